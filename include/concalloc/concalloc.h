@@ -1,0 +1,184 @@
+// concalloc: a per-thread cache allocator for C++ on Linux.
+//
+// The contract is spec/SPEC.md; clause IDs in the comments below refer to it.
+// This is the only header most users need.
+#ifndef CONCALLOC_CONCALLOC_H
+#define CONCALLOC_CONCALLOC_H
+
+#include <stddef.h>
+
+#include <concalloc/export.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* C API (CAPI-1, CAPI-2). Never throws; failure returns NULL with errno set. */
+
+/* CAPI-1: like concalloc::Alloc; NULL with errno = ENOMEM on failure. */
+CONCALLOC_API void* concalloc_alloc(size_t size);
+/* CAPI-1: like concalloc::Free. */
+CONCALLOC_API void concalloc_free(void* p);
+/* CAPI-1: like concalloc::UsableSize. */
+CONCALLOC_API size_t concalloc_usable_size(const void* p);
+/* CAPI-2: like concalloc::AllocAligned; NULL with errno = EINVAL when
+   alignment is not a power of two, ENOMEM when memory cannot be had. */
+CONCALLOC_API void* concalloc_alloc_aligned(size_t size, size_t alignment);
+/* CAPI-1: like concalloc::FlushThreadCache. */
+CONCALLOC_API void concalloc_flush_thread_cache(void);
+
+#ifdef __cplusplus
+}  // extern "C"
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <new>
+#include <type_traits>
+
+namespace concalloc {
+
+// ALLOC-1..ALLOC-5: at least `size` usable bytes, aligned to 16
+// (alignof(std::max_align_t)). Alloc(0) returns a unique non-null pointer.
+// Throws std::bad_alloc when the size cannot be represented (ALLOC-3) or the
+// backend heap fails (ALLOC-4); nothing is lost or changed when it throws.
+CONCALLOC_API void* Alloc(std::size_t size);
+
+// FREE-1..FREE-3: releases a block from Alloc/AllocAligned (or the C API).
+// Free(nullptr) does nothing. Any thread may free any block.
+CONCALLOC_API void Free(void* p) noexcept;
+
+// USABLE-1: the bytes the caller may use in the block (>= the size asked).
+CONCALLOC_API std::size_t UsableSize(const void* p) noexcept;
+
+// ALIGN-1, ALIGN-2: `alignment` must be a power of two (any, up to 2^62);
+// the block is aligned to max(alignment, 16) and released with Free.
+CONCALLOC_API void* AllocAligned(std::size_t size, std::size_t alignment);
+
+// FLUSH-1: returns every block cached by the calling thread to the backend.
+CONCALLOC_API void FlushThreadCache() noexcept;
+
+// CONF-DEPTH: the bound on each per-class list of thread caches created
+// after this call (default 32, or CONCALLOC_CACHE_DEPTH). Returns false, and
+// changes nothing, when depth > kMaxCacheDepth.
+constexpr std::size_t kMaxCacheDepth = 65536;
+CONCALLOC_API bool SetCacheDepth(std::size_t depth) noexcept;
+// CONF-DEPTH: the depth that the next thread cache created will get.
+CONCALLOC_API std::size_t CacheDepth() noexcept;
+
+// STATS-1: counters of the calling thread's cache. The equations between
+// them are INV-STATS in the spec.
+struct ThreadStats {
+  std::size_t cached_blocks;    // blocks now in this thread's cache
+  std::size_t cached_bytes;     // their size, headers included
+  std::uint64_t alloc_hits;     // Alloc served from this cache
+  std::uint64_t alloc_misses;   // cacheable Alloc that found its list empty
+  std::uint64_t frees_cached;   // Free that put a block into this cache
+  std::uint64_t flushed_blocks; // blocks moved from this cache to the backend
+                                // by FlushThreadCache (thread exit: LIFE-1)
+  std::uint64_t backend_allocs; // blocks this thread took from the backend
+  std::uint64_t backend_frees;  // blocks this thread gave to the backend
+};
+CONCALLOC_API ThreadStats GetThreadStats() noexcept;
+
+// VALIDATE-1: walks the calling thread's cache and checks every invariant
+// (INV-*). `clause` is nullptr when all hold; otherwise the first violated
+// clause ID, the address involved and a short reason (static strings).
+struct ValidationResult {
+  const char* clause;
+  const void* address;
+  const char* reason;
+  explicit operator bool() const noexcept { return clause == nullptr; }
+};
+CONCALLOC_API ValidationResult Validate() noexcept;
+
+// BUILD-1: how the library was built (checked builds: CHK-* clauses hold).
+struct BuildInfo {
+  bool checked;
+  const char* mutant;  // non-empty only in the project's own mutant builds
+};
+CONCALLOC_API BuildInfo GetBuildInfo() noexcept;
+
+// STD-ALLOC-1: a standard allocator over Alloc/Free.
+template <class T>
+class Allocator {
+ public:
+  using value_type = T;
+  using size_type = std::size_t;
+  using difference_type = std::ptrdiff_t;
+  using propagate_on_container_move_assignment = std::true_type;
+  using is_always_equal = std::true_type;
+
+  Allocator() noexcept = default;
+  template <class U>
+  Allocator(const Allocator<U>&) noexcept {}
+
+  T* allocate(std::size_t n) {
+    if (n > std::numeric_limits<std::size_t>::max() / sizeof(T))
+      throw std::bad_array_new_length();
+    if constexpr (alignof(T) > alignof(std::max_align_t))
+      return static_cast<T*>(AllocAligned(n * sizeof(T), alignof(T)));
+    else
+      return static_cast<T*>(Alloc(n * sizeof(T)));
+  }
+  void deallocate(T* p, std::size_t) noexcept { Free(p); }
+
+  template <class U>
+  bool operator==(const Allocator<U>&) const noexcept { return true; }
+  template <class U>
+  bool operator!=(const Allocator<U>&) const noexcept { return false; }
+};
+
+}  // namespace concalloc
+
+// CLASSNEW-1: class-level operator new/delete through Alloc/Free, every form
+// (plain, nothrow, array, sized, align_val_t). Put it in a class body, or
+// derive from concalloc::CachedNew.
+#define CONCALLOC_CLASS_ALLOCATION()                                                    \
+  static void* operator new(std::size_t n) { return ::concalloc::Alloc(n); }            \
+  static void* operator new[](std::size_t n) { return ::concalloc::Alloc(n); }          \
+  static void* operator new(std::size_t n, const std::nothrow_t&) noexcept {            \
+    return ::concalloc_alloc(n);                                                        \
+  }                                                                                     \
+  static void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {          \
+    return ::concalloc_alloc(n);                                                        \
+  }                                                                                     \
+  static void* operator new(std::size_t n, std::align_val_t a) {                        \
+    return ::concalloc::AllocAligned(n, static_cast<std::size_t>(a));                   \
+  }                                                                                     \
+  static void* operator new[](std::size_t n, std::align_val_t a) {                      \
+    return ::concalloc::AllocAligned(n, static_cast<std::size_t>(a));                   \
+  }                                                                                     \
+  static void operator delete(void* p) noexcept { ::concalloc::Free(p); }               \
+  static void operator delete[](void* p) noexcept { ::concalloc::Free(p); }             \
+  static void operator delete(void* p, std::size_t) noexcept { ::concalloc::Free(p); }  \
+  static void operator delete[](void* p, std::size_t) noexcept { ::concalloc::Free(p); }\
+  static void operator delete(void* p, std::align_val_t) noexcept {                     \
+    ::concalloc::Free(p);                                                               \
+  }                                                                                     \
+  static void operator delete[](void* p, std::align_val_t) noexcept {                   \
+    ::concalloc::Free(p);                                                               \
+  }                                                                                     \
+  static void operator delete(void* p, std::size_t, std::align_val_t) noexcept {        \
+    ::concalloc::Free(p);                                                               \
+  }                                                                                     \
+  static void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {      \
+    ::concalloc::Free(p);                                                               \
+  }                                                                                     \
+  static void operator delete(void* p, const std::nothrow_t&) noexcept {                \
+    ::concalloc::Free(p);                                                               \
+  }                                                                                     \
+  static void operator delete[](void* p, const std::nothrow_t&) noexcept {              \
+    ::concalloc::Free(p);                                                               \
+  }
+
+namespace concalloc {
+// CLASSNEW-1: derive from this to allocate the class (and its derived
+// classes) through Alloc/Free.
+struct CachedNew {
+  CONCALLOC_CLASS_ALLOCATION()
+};
+}  // namespace concalloc
+
+#endif  // __cplusplus
+#endif  // CONCALLOC_CONCALLOC_H

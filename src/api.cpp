@@ -1,0 +1,39 @@
+// The C++ API (include/concalloc/concalloc.h): thin wrappers around the fast
+// paths in thread_cache.h. The C API is in c_api.cpp.
+#include <concalloc/concalloc.h>
+
+#include "build_config.h"
+#include "checked.h"
+#include "thread_cache.h"
+
+namespace concalloc {
+
+void* Alloc(std::size_t size) { return detail::AllocFast(size, true); }
+
+void Free(void* p) noexcept { detail::FreeFast(p); }
+
+std::size_t UsableSize(const void* p) noexcept {
+  if (p == nullptr) return 0;
+  if constexpr (detail::kChecked) detail::CheckedKindOfFreed(p);  // a live block
+  const detail::BlockHeader* h = detail::HeaderOf(p);
+  const detail::Tag tag = detail::DecodeTag(h->tag);
+  return tag.kind < detail::kNumClasses ? detail::UserBytes(tag.kind) : h->word;  // USABLE-1
+}
+
+void* AllocAligned(std::size_t size, std::size_t alignment) {
+  if (alignment == 0 || (alignment & (alignment - 1)) != 0)  // ALIGN-2
+    detail::Die("ALIGN-2", reinterpret_cast<const void*>(alignment),
+                "AllocAligned: the alignment is not a power of two");
+  if (alignment <= detail::kAlignment) return detail::AllocFast(size, true);
+  return detail::AllocAlignedSlow(size, alignment, true);
+}
+
+void FlushThreadCache() noexcept { detail::FlushCache(); }
+
+ThreadStats GetThreadStats() noexcept { return detail::CacheStats(); }
+
+ValidationResult Validate() noexcept { return detail::ValidateCache(); }
+
+BuildInfo GetBuildInfo() noexcept { return {detail::kChecked, detail::MutantName()}; }
+
+}  // namespace concalloc

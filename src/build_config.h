@@ -1,0 +1,53 @@
+// The build's check tiers and seeded bugs, as constants. Each tier is its own
+// switch (BUILD-2):
+//   CONCALLOC_CHECKED          tier 1: client-misuse checks (CHK-*), fills,
+//                              tag and link encoding.
+//   CONCALLOC_ASSERTS          tier 2: internal asserts (cheap, local).
+//   CONCALLOC_INVARIANT_WALKS  tier 3: the whole-cache walk (Validate) after
+//                              every slow-path operation (expensive).
+//   CONCALLOC_MUTANT           a seeded bug, for the project's own mutant
+//                              tests only (MUT-1); 0 in every real build.
+#ifndef CONCALLOC_SRC_BUILD_CONFIG_H
+#define CONCALLOC_SRC_BUILD_CONFIG_H
+
+#ifndef CONCALLOC_CHECKED
+#define CONCALLOC_CHECKED 0
+#endif
+#ifndef CONCALLOC_ASSERTS
+#define CONCALLOC_ASSERTS 0
+#endif
+#ifndef CONCALLOC_INVARIANT_WALKS
+#define CONCALLOC_INVARIANT_WALKS 0
+#endif
+#ifndef CONCALLOC_MUTANT
+#define CONCALLOC_MUTANT 0
+#endif
+
+namespace concalloc::detail {
+
+constexpr bool kChecked = CONCALLOC_CHECKED != 0;
+constexpr bool kAsserts = CONCALLOC_ASSERTS != 0;
+constexpr bool kInvariantWalks = CONCALLOC_INVARIANT_WALKS != 0;
+
+// MUT-1: the seeded bugs. Each breaks exactly one clause.
+enum Mutant : int {
+  kMutantNone = 0,
+  kMutantCacheBound = 1,   // a list may hold depth + 1 blocks (INV-CACHE-BOUND)
+  kMutantDoubleFree = 2,   // Free of a cached block is not reported (CHK-DOUBLE)
+  kMutantAlignment = 3,    // AllocAligned places blocks 16-aligned only (ALIGN-1)
+  kMutantWriteAfterFree = 4,  // the 0xDD fill is not verified on reuse (CHK-WAF)
+};
+constexpr Mutant kMutant = static_cast<Mutant>(CONCALLOC_MUTANT);
+constexpr const char* MutantName() {
+  switch (kMutant) {
+    case kMutantCacheBound: return "cache_bound";
+    case kMutantDoubleFree: return "double_free";
+    case kMutantAlignment: return "alignment";
+    case kMutantWriteAfterFree: return "write_after_free";
+    default: return "";
+  }
+}
+
+}  // namespace concalloc::detail
+
+#endif

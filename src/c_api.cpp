@@ -1,0 +1,28 @@
+// The C API (CAPI-1, CAPI-2): never throws; failure is NULL with errno.
+#include <cerrno>
+
+#include <concalloc/concalloc.h>
+
+#include "thread_cache.h"
+
+extern "C" {
+
+void* concalloc_alloc(size_t size) { return concalloc::detail::AllocFast(size, false); }
+
+void concalloc_free(void* p) { concalloc::detail::FreeFast(p); }
+
+size_t concalloc_usable_size(const void* p) { return concalloc::UsableSize(p); }
+
+void* concalloc_alloc_aligned(size_t size, size_t alignment) {
+  if (alignment == 0 || (alignment & (alignment - 1)) != 0) {  // CAPI-2
+    errno = EINVAL;
+    return nullptr;
+  }
+  if (alignment <= concalloc::detail::kAlignment)
+    return concalloc::detail::AllocFast(size, false);
+  return concalloc::detail::AllocAlignedSlow(size, alignment, false);
+}
+
+void concalloc_flush_thread_cache(void) { concalloc::detail::FlushCache(); }
+
+}  // extern "C"

@@ -1,0 +1,45 @@
+// Checked mode (CHK-*): diagnostics, fill patterns, the per-process secret.
+// The diagnostic path never allocates (CHK-DIAG).
+#ifndef CONCALLOC_SRC_CHECKED_H
+#define CONCALLOC_SRC_CHECKED_H
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "build_config.h"
+#include "platform.h"
+
+namespace concalloc::detail {
+
+// CHK-DIAG: writes "concalloc: <clause>: <what> at 0x<address>" as one line
+// to stderr, then abort().
+[[noreturn]] CONCALLOC_COLD void Die(const char* clause, const void* address,
+                                     const char* what) noexcept;
+
+// Tier 2 (CONCALLOC_ASSERTS): an internal assert names its clause too.
+#define CONCALLOC_ASSERT(cond, clause, address, what)                          \
+  do {                                                                         \
+    if (::concalloc::detail::kAsserts && CONCALLOC_UNLIKELY(!(cond)))          \
+      ::concalloc::detail::Die(clause, address, "internal assert: " what);     \
+  } while (0)
+
+// CHK-ENCODE: the per-process secret that tags and links are XORed with.
+extern std::atomic<std::uint64_t> g_secret;
+CONCALLOC_COLD std::uint64_t InitSecret() noexcept;
+CONCALLOC_ALWAYS_INLINE std::uint64_t Secret() noexcept {
+  std::uint64_t s = g_secret.load(std::memory_order_relaxed);
+  return CONCALLOC_LIKELY(s != 0) ? s : InitSecret();
+}
+
+// CHK-FILL: bytes handed out, and bytes that sit in a cache.
+constexpr unsigned char kFillLive = 0xCD;
+constexpr unsigned char kFillCached = 0xDD;
+
+// The first byte of [p, p + n) that is not `fill`, or nullptr.
+const unsigned char* FirstByteNot(const void* p, std::size_t n, unsigned char fill) noexcept;
+
+}  // namespace concalloc::detail
+
+#endif

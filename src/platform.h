@@ -1,0 +1,38 @@
+// Platform details behind one small header: compiler attributes, static TLS,
+// the thread-exit hook, process randomness, environment and stderr.
+// Nothing else in src/ uses #ifdef for the platform.
+#ifndef CONCALLOC_SRC_PLATFORM_H
+#define CONCALLOC_SRC_PLATFORM_H
+
+#include <cstddef>
+#include <cstdint>
+
+#define CONCALLOC_ALWAYS_INLINE inline __attribute__((always_inline))
+#define CONCALLOC_NOINLINE __attribute__((noinline))
+#define CONCALLOC_COLD __attribute__((noinline, cold))
+#define CONCALLOC_LIKELY(x) __builtin_expect(!!(x), 1)
+#define CONCALLOC_UNLIKELY(x) __builtin_expect(!!(x), 0)
+// FAST-2: static TLS in the shared library too: no __tls_get_addr call.
+#define CONCALLOC_STATIC_TLS __attribute__((tls_model("initial-exec")))
+
+namespace concalloc::platform {
+
+// Runs fn(arg) when the calling thread exits (a pthread key destructor).
+// Returns false when it cannot be arranged (then nothing is registered).
+bool AtThreadExit(void (*fn)(void*), void* arg) noexcept;
+
+// 64 random bits fixed for the life of the process (the kernel's AT_RANDOM),
+// never 0. Does not allocate.
+std::uint64_t ProcessRandom() noexcept;
+
+// getenv; does not allocate.
+const char* GetEnv(const char* name) noexcept;
+
+// One write(2) to stderr; does not allocate.
+void WriteStderr(const char* text, std::size_t length) noexcept;
+
+[[noreturn]] void Abort() noexcept;
+
+}  // namespace concalloc::platform
+
+#endif

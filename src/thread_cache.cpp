@@ -1,0 +1,339 @@
+// The thread cache's slow paths, life cycle (LIFE-*), flush (FLUSH-1),
+// statistics (STATS-1) and invariant checkers (INV-*, VALIDATE-1).
+#include "thread_cache.h"
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <new>
+
+#include "backend.h"
+#include "config.h"
+
+namespace concalloc::detail {
+
+ThreadCache g_no_cache{};
+__thread ThreadCache* tl_cache CONCALLOC_STATIC_TLS = &g_no_cache;
+__thread CacheState tl_state CONCALLOC_STATIC_TLS = CacheState::kUnborn;
+
+namespace {
+
+// The cache itself comes from the default backend, not the injectable one
+// (so tests that count blocks see only blocks), and is reachable from the
+// thread's TLS, so leak checkers scan it.
+ThreadCache* NewCacheMemory() noexcept {
+  void* p = DefaultBackend().alloc_aligned(alignof(ThreadCache), sizeof(ThreadCache));
+  return p == nullptr ? nullptr : new (p) ThreadCache{};
+}
+void DeleteCacheMemory(ThreadCache* tc) noexcept { DefaultBackend().free(tc); }
+
+[[noreturn]] CONCALLOC_COLD void ThrowBadAlloc() { throw std::bad_alloc(); }
+
+// ALLOC-3, ALLOC-4, CAPI-1: the one way an allocation fails.
+CONCALLOC_COLD void* Fail(bool fail_throws) {
+  if (fail_throws) ThrowBadAlloc();
+  errno = ENOMEM;
+  return nullptr;
+}
+
+void FillUser(BlockHeader* h, std::size_t bytes, unsigned char fill) noexcept {
+  std::memset(UserOf(h), fill, bytes);
+}
+
+// CONF-DEPTH: an empty cache takes the configured depth.
+void ResetBins(ThreadCache& tc) noexcept {
+  const std::uint32_t depth = static_cast<std::uint32_t>(ConfiguredDepth());
+  tc.depth = depth;
+  tc.limit = kMutant == kMutantCacheBound ? depth + 1 : depth;
+  for (Bin& bin : tc.bins) {
+    CONCALLOC_ASSERT(bin.head == nullptr, "FLUSH-1", bin.head, "resetting a non-empty list");
+    bin.room = tc.limit;
+  }
+}
+
+void RunInvariantWalk() noexcept {
+  if constexpr (kInvariantWalks) {
+    ValidationResult r = ValidateCache();
+    if (!r) Die(r.clause, r.address, r.reason);
+  }
+}
+
+void OnThreadExit(void* cache) noexcept;
+
+// LIFE-2: the calling thread's live cache, created on its first use; nullptr
+// while it is being created, once it is torn down, or when it cannot be made
+// (then the caller goes to the backend: the "static" path).
+ThreadCache* LiveCache() noexcept {
+  if (CONCALLOC_LIKELY(tl_state == CacheState::kLive)) return tl_cache;
+  if (tl_state != CacheState::kUnborn) return nullptr;
+  tl_state = CacheState::kCreating;  // anything allocating below goes static
+  ThreadCache* tc = NewCacheMemory();
+  if (tc == nullptr) {
+    tl_state = CacheState::kUnborn;
+    return nullptr;
+  }
+  if (!platform::AtThreadExit(&OnThreadExit, tc)) {  // LIFE-1 needs the hook
+    DeleteCacheMemory(tc);
+    tl_state = CacheState::kUnborn;
+    return nullptr;
+  }
+  ResetBins(*tc);
+  tl_cache = tc;
+  tl_state = CacheState::kLive;
+  return tc;
+}
+
+// FLUSH-1: every cached block to the backend.
+void FlushBins(ThreadCache& tc) noexcept {
+  const Backend& backend = CurrentBackend();
+  for (std::size_t c = 0; c < kNumClasses; ++c) {
+    Bin& bin = tc.bins[c];
+    // Walk count blocks exactly, so that a corrupt list cannot loop forever.
+    const std::uint32_t count = tc.limit - bin.room;
+    BlockHeader* h = bin.head;
+    for (std::uint32_t k = 0; k < count && h != nullptr; ++k) {
+      if constexpr (kChecked) CheckedTakeFromList(h, c);
+      BlockHeader* next = DecodeLink(h->word);
+      if constexpr (kChecked) h->tag = MakeTag(c, kStateFreed);
+      backend.free(h);
+      h = next;
+    }
+    bin.head = nullptr;
+    tc.flushed[c] += count;
+    tc.backend_frees += count;
+  }
+}
+
+// LIFE-1, LIFE-3: flush the calling thread's cache and never make another.
+void TearDownCallingThread() noexcept {
+  ThreadCache* tc = tl_state == CacheState::kLive ? tl_cache : nullptr;
+  tl_state = CacheState::kDead;
+  tl_cache = &g_no_cache;
+  if (tc != nullptr) {
+    FlushBins(*tc);
+    DeleteCacheMemory(tc);
+  }
+}
+
+void OnThreadExit(void* cache) noexcept {
+  if (tl_state == CacheState::kLive && tl_cache == cache) TearDownCallingThread();
+}
+
+// LIFE-3: exit() runs no key destructor for the thread that calls it; this
+// runs among the static destructors and returns that thread's cache. Frees
+// from later destructors take the static path.
+__attribute__((destructor)) void AtProcessExit() { TearDownCallingThread(); }
+
+BlockHeader* NewBlock(std::size_t cls, bool fail_throws, ThreadCache* tc) {
+  void* raw = CurrentBackend().alloc(kClassSize[cls]);
+  if (CONCALLOC_UNLIKELY(raw == nullptr)) return static_cast<BlockHeader*>(Fail(fail_throws));
+  if (tc != nullptr) tc->backend_allocs += 1;
+  BlockHeader* h = static_cast<BlockHeader*>(raw);
+  h->tag = MakeTag(cls, kStateLive);
+  h->word = 0;
+  if constexpr (kChecked) FillUser(h, UserBytes(cls), kFillLive);
+  return h;
+}
+
+}  // namespace
+
+void* AllocSmallSlow(std::size_t cls, bool fail_throws) {
+  // CACHE-2: the list is empty (a cache created just now is empty too).
+  ThreadCache* tc = LiveCache();
+  if (tc != nullptr) tc->misses += 1;
+  BlockHeader* h = NewBlock(cls, fail_throws, tc);
+  if (h == nullptr) return nullptr;
+  RunInvariantWalk();
+  return UserOf(h);
+}
+
+void* AllocLarge(std::size_t size, bool fail_throws) {
+  // ALLOC-3: sizes whose header would overflow, or above PTRDIFF_MAX.
+  if (size > static_cast<std::size_t>(PTRDIFF_MAX) - kHeaderSize) return Fail(fail_throws);
+  void* raw = CurrentBackend().alloc(size + kHeaderSize);  // SIZE-2
+  if (CONCALLOC_UNLIKELY(raw == nullptr)) return Fail(fail_throws);  // ALLOC-4
+  if (ThreadCache* tc = LiveCache()) tc->backend_allocs += 1;
+  BlockHeader* h = static_cast<BlockHeader*>(raw);
+  h->tag = MakeTag(kKindLarge, kStateLive);
+  h->word = size;
+  if constexpr (kChecked) FillUser(h, size, kFillLive);
+  return UserOf(h);
+}
+
+void* AllocAlignedSlow(std::size_t size, std::size_t alignment, bool fail_throws) {
+  CONCALLOC_ASSERT(alignment > kAlignment && (alignment & (alignment - 1)) == 0, "ALIGN-1",
+                   nullptr, "alignment not a power of two above 16");
+  // ALLOC-3: the rounded size and the leading alignment gap must fit.
+  const std::size_t max = static_cast<std::size_t>(PTRDIFF_MAX);
+  if (alignment > max / 4 || size > max - 2 * alignment) return Fail(fail_throws);
+  const std::size_t total = alignment + ((size + alignment - 1) & ~(alignment - 1));
+  // ALIGN-1: the caller's pointer is raw + alignment, the header just below.
+  const std::size_t offset = kMutant == kMutantAlignment ? kHeaderSize : alignment;
+  char* raw = static_cast<char*>(CurrentBackend().alloc_aligned(alignment, total));
+  if (CONCALLOC_UNLIKELY(raw == nullptr)) return Fail(fail_throws);  // ALLOC-4
+  if (ThreadCache* tc = LiveCache()) tc->backend_allocs += 1;
+  BlockHeader* h = HeaderOf(raw + offset);
+  h->tag = MakeTag(kKindAligned, kStateLive, static_cast<std::uint64_t>(__builtin_ctzll(offset)));
+  h->word = total - offset;
+  if constexpr (kChecked) FillUser(h, h->word, kFillLive);
+  return UserOf(h);
+}
+
+void FreeSlow(BlockHeader* h) noexcept {
+  const Tag tag = DecodeTag(h->tag);
+  ThreadCache* tc = LiveCache();  // a thread's first Free creates its cache
+  const Backend& backend = CurrentBackend();
+  if (tag.kind < kNumClasses) {
+    if (tc != nullptr) {
+      Bin& bin = tc->bins[tag.kind];
+      if (bin.room != 0) {  // CACHE-3: the cache was just created
+        PushBlock(bin, h, tag.kind);
+        RunInvariantWalk();
+        return;
+      }
+      tc->backend_frees += 1;  // CACHE-3: the list is full
+    }
+    if constexpr (kChecked) h->tag = MakeTag(tag.kind, kStateFreed);
+    backend.free(h);
+    RunInvariantWalk();
+    return;
+  }
+  // FREE-3: large and aligned blocks go straight back.
+  if (tc != nullptr) tc->backend_frees += 1;
+  if constexpr (kChecked) h->tag = MakeTag(tag.kind, kStateFreed, tag.aux);
+  if (tag.kind == kKindLarge)
+    backend.free(h);
+  else
+    backend.free(reinterpret_cast<char*>(UserOf(h)) - (std::size_t{1} << tag.aux));
+}
+
+// ---- Checked builds (CHK-*) ----
+
+void CheckedTakeFromList(BlockHeader* h, std::size_t cls) noexcept {
+  const Tag tag = DecodeTag(h->tag);
+  if (!tag.magic_ok || tag.state != kStateCached || tag.kind != cls)
+    Die("CHK-LIST", UserOf(h), "a cached block's header was overwritten (corrupt cache list)");
+  if ((reinterpret_cast<std::uintptr_t>(DecodeLink(h->word)) & (kAlignment - 1)) != 0)
+    Die("CHK-LIST", UserOf(h), "a cached block's list link was overwritten (corrupt cache list)");
+  if constexpr (kMutant != kMutantWriteAfterFree) {
+    if (const unsigned char* bad = FirstByteNot(UserOf(h), UserBytes(cls), kFillCached))
+      Die("CHK-WAF", bad, "write after free: the 0xDD fill of a cached block was changed");
+  }
+  h->tag = MakeTag(cls, kStateLive);
+  FillUser(h, UserBytes(cls), kFillLive);
+}
+
+std::uint64_t CheckedKindOfFreed(const void* p) noexcept {
+  if ((reinterpret_cast<std::uintptr_t>(p) & (kAlignment - 1)) != 0)
+    Die("CHK-FOREIGN", p, "free of a pointer that Alloc never returned (misaligned)");
+  const Tag tag = DecodeTag(HeaderOf(p)->tag);
+  if (!tag.magic_ok)
+    Die("CHK-FOREIGN", p,
+        "free of a pointer that Alloc never returned (no concalloc header; or the header was "
+        "overwritten)");
+  if (tag.state == kStateCached && kMutant != kMutantDoubleFree)
+    Die("CHK-DOUBLE", p, "double free: the block is already in a thread cache");
+  if (tag.state == kStateFreed) Die("CHK-DOUBLE", p, "double free: the block was given back");
+  if ((tag.state != kStateLive && tag.state != kStateCached) ||
+      (tag.kind >= kNumClasses && tag.kind != kKindLarge && tag.kind != kKindAligned))
+    Die("CHK-FOREIGN", p, "free of a pointer whose header is not a live block");
+  return tag.kind;
+}
+
+void CheckedPutOnList(BlockHeader* h, std::size_t cls) noexcept {
+  FillUser(h, UserBytes(cls), kFillCached);
+  h->tag = MakeTag(cls, kStateCached);
+}
+
+// ---- Flush, stats, validation ----
+
+void FlushCache() noexcept {
+  if (tl_state != CacheState::kLive) return;
+  FlushBins(*tl_cache);
+  ResetBins(*tl_cache);  // CONF-DEPTH: a flushed cache takes the current depth
+  RunInvariantWalk();
+}
+
+ThreadStats CacheStats() noexcept {
+  ThreadStats s{};
+  if (tl_state != CacheState::kLive) return s;
+  const ThreadCache& tc = *tl_cache;
+  for (std::size_t c = 0; c < kNumClasses; ++c) {
+    const std::size_t count = tc.limit - tc.bins[c].room;
+    s.cached_blocks += count;
+    s.cached_bytes += count * kClassSize[c];
+    s.alloc_hits += tc.bins[c].hits;
+    s.frees_cached += tc.bins[c].frees;
+    s.flushed_blocks += tc.flushed[c];
+  }
+  s.alloc_misses = tc.misses;
+  s.backend_allocs = tc.backend_allocs;
+  s.backend_frees = tc.backend_frees;
+  return s;
+}
+
+namespace {
+constexpr ValidationResult kValid{nullptr, nullptr, nullptr};
+
+ValidationResult CheckInvCacheBound(const ThreadCache& tc, std::size_t c) noexcept {
+  const Bin& bin = tc.bins[c];
+  if (bin.room > tc.limit || tc.limit - bin.room > tc.depth)
+    return {"INV-CACHE-BOUND", bin.head, "a list holds more blocks than the cache depth"};
+  return kValid;
+}
+
+ValidationResult CheckInvTag(const BlockHeader* h, std::size_t c) noexcept {
+  const Tag tag = DecodeTag(h->tag);
+  if (!tag.magic_ok || tag.kind != c || (kChecked && tag.state != kStateCached))
+    return {"INV-TAG", h, "a cached block is not tagged as cached in its class"};
+  return kValid;
+}
+
+ValidationResult CheckInvFill(const BlockHeader* h, std::size_t c) noexcept {
+  if constexpr (kChecked) {
+    const void* user = reinterpret_cast<const char*>(h) + kHeaderSize;
+    if (const unsigned char* bad = FirstByteNot(user, UserBytes(c), kFillCached))
+      return {"INV-FILL", bad, "a cached block's 0xDD fill was changed (write after free)"};
+  }
+  return kValid;
+}
+
+// Walks list c (at most count + 1 links, so a cycle ends the walk), checking
+// INV-TAG and INV-FILL on each block on the way.
+ValidationResult CheckInvList(const ThreadCache& tc, std::size_t c) noexcept {
+  const Bin& bin = tc.bins[c];
+  const std::uint32_t count = tc.limit - bin.room;
+  const BlockHeader* h = bin.head;
+  for (std::uint32_t k = 0; k < count; ++k) {
+    if (h == nullptr) return {"INV-LIST", bin.head, "a list is shorter than its count"};
+    if ((reinterpret_cast<std::uintptr_t>(h) & (kAlignment - 1)) != 0)
+      return {"INV-LIST", h, "a list link is not 16-aligned"};
+    if (ValidationResult r = CheckInvTag(h, c); !r) return r;
+    if (ValidationResult r = CheckInvFill(h, c); !r) return r;
+    h = DecodeLink(h->word);
+  }
+  if (h != nullptr) return {"INV-LIST", h, "a list is longer than its count (or has a cycle)"};
+  return kValid;
+}
+
+ValidationResult CheckInvStats(const ThreadCache& tc, std::size_t c) noexcept {
+  const Bin& bin = tc.bins[c];
+  if (std::uint64_t{tc.limit - bin.room} != bin.frees - bin.hits - tc.flushed[c])
+    return {"INV-STATS", bin.head, "cached != frees_cached - alloc_hits - flushed"};
+  return kValid;
+}
+}  // namespace
+
+ValidationResult ValidateCache() noexcept {
+  if (tl_state != CacheState::kLive) return kValid;
+  const ThreadCache& tc = *tl_cache;
+  for (std::size_t c = 0; c < kNumClasses; ++c) {
+    if (ValidationResult r = CheckInvCacheBound(tc, c); !r) return r;
+    if (ValidationResult r = CheckInvList(tc, c); !r) return r;
+    if (ValidationResult r = CheckInvStats(tc, c); !r) return r;
+  }
+  return kValid;
+}
+
+}  // namespace concalloc::detail
