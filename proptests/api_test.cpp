@@ -1,0 +1,418 @@
+// Unit tests, one or more per clause of spec/SPEC.md; each failure message
+// names its clause.
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <concalloc/backend.h>
+#include <concalloc/concalloc.h>
+#include <concalloc/concrt.h>
+
+#include "config.h"
+#include "test_backend.h"
+
+namespace {
+
+using concalloc::test::CountingBackend;
+using concalloc::test::ScopedCountingBackend;
+using concalloc::test::ScopedDepth;
+
+bool Aligned(const void* p, std::size_t a) { return reinterpret_cast<std::uintptr_t>(p) % a == 0; }
+
+void ExpectValid(const char* where) {
+  const concalloc::ValidationResult r = concalloc::Validate();
+  EXPECT_TRUE(r) << where << ": " << (r.clause ? r.clause : "") << " " << (r.reason ? r.reason : "");
+}
+
+TEST(Alloc, ReturnsAlignedBlocksOfAtLeastTheSize) {
+  for (std::size_t n : {0, 1, 15, 16, 17, 100, 496, 497, 1000, 8176, 8177, 100000}) {
+    void* p = concalloc::Alloc(n);
+    ASSERT_NE(p, nullptr) << "ALLOC-1";
+    EXPECT_TRUE(Aligned(p, alignof(std::max_align_t))) << "ALLOC-1 size " << n;
+    EXPECT_GE(concalloc::UsableSize(p), n) << "USABLE-1 size " << n;
+    std::memset(p, 0x5A, concalloc::UsableSize(p));
+    concalloc::Free(p);
+  }
+}
+
+TEST(Alloc, ZeroBytesGivesUniqueNonNullPointers) {
+  std::set<void*> seen;
+  std::vector<void*> blocks;
+  for (int i = 0; i < 100; ++i) {
+    void* p = concalloc::Alloc(0);
+    ASSERT_NE(p, nullptr) << "ALLOC-2";
+    EXPECT_TRUE(seen.insert(p).second) << "ALLOC-2: Alloc(0) returned a live pointer twice";
+    blocks.push_back(p);
+  }
+  for (void* p : blocks) concalloc::Free(p);
+}
+
+TEST(Alloc, UnrepresentableSizesThrowAndChangeNothing) {
+  ScopedCountingBackend backend;
+  void* keep = concalloc::Alloc(64);
+  concalloc::Free(keep);  // one cached block, so "nothing changed" is visible
+  const concalloc::ThreadStats before = concalloc::GetThreadStats();
+  const std::size_t max = std::numeric_limits<std::size_t>::max();
+  const std::size_t pmax = static_cast<std::size_t>(PTRDIFF_MAX);
+  for (std::size_t n : {max, max - 15, pmax + 1, pmax, pmax - 15, pmax - 16})
+    EXPECT_THROW(concalloc::Alloc(n), std::bad_alloc) << "ALLOC-3 size " << n;
+  for (std::size_t n : {max, pmax, pmax - 4096})
+    EXPECT_THROW(concalloc::AllocAligned(n, 4096), std::bad_alloc) << "ALLOC-3 size " << n;
+  EXPECT_THROW(concalloc::AllocAligned(16, std::size_t{1} << 62), std::bad_alloc) << "ALLOC-3";
+  const concalloc::ThreadStats after = concalloc::GetThreadStats();
+  EXPECT_EQ(after.cached_blocks, before.cached_blocks) << "ALLOC-3: nothing changed";
+  EXPECT_EQ(after.backend_allocs, before.backend_allocs) << "ALLOC-3: nothing changed";
+  EXPECT_EQ(CountingBackend::allocs.load(), 1) << "ALLOC-3: the backend was not asked";
+  ExpectValid("ALLOC-3");
+}
+
+TEST(Alloc, BackendFailureThrowsAndLosesNothing) {
+  ScopedCountingBackend backend;
+  void* cached = concalloc::Alloc(100);
+  concalloc::Free(cached);
+  CountingBackend::fail = true;
+  const concalloc::ThreadStats before = concalloc::GetThreadStats();
+  EXPECT_THROW(concalloc::Alloc(1000), std::bad_alloc) << "ALLOC-4: empty list, failed backend";
+  EXPECT_THROW(concalloc::Alloc(100000), std::bad_alloc) << "ALLOC-4: large block";
+  EXPECT_THROW(concalloc::AllocAligned(100, 256), std::bad_alloc) << "ALLOC-4: aligned block";
+  errno = 0;
+  EXPECT_EQ(concalloc_alloc(1000), nullptr) << "CAPI-1";
+  EXPECT_EQ(errno, ENOMEM) << "CAPI-1";
+  EXPECT_EQ(concalloc_alloc_aligned(100, 256), nullptr) << "CAPI-1";
+  const concalloc::ThreadStats after = concalloc::GetThreadStats();
+  EXPECT_EQ(after.cached_blocks, before.cached_blocks) << "ALLOC-4";
+  EXPECT_EQ(after.backend_allocs, before.backend_allocs) << "ALLOC-4";
+  ExpectValid("ALLOC-4");
+  // A cached block is still served while the backend fails (CACHE-2).
+  EXPECT_EQ(concalloc::Alloc(100), cached) << "ALLOC-4: the cache is intact";
+  CountingBackend::fail = false;
+  concalloc::Free(cached);
+  concalloc::FlushThreadCache();
+  EXPECT_EQ(CountingBackend::Outstanding(), 0) << "ALLOC-4: nothing lost";
+}
+
+TEST(Alloc, LiveBlocksKeepTheirContents) {
+  std::vector<std::pair<unsigned char*, std::size_t>> blocks;
+  for (std::size_t i = 0; i < 2000; ++i) {
+    const std::size_t n = (i * 7919) % 9000;
+    auto* p = static_cast<unsigned char*>(concalloc::Alloc(n));
+    std::memset(p, static_cast<int>(i & 0xFF), n);
+    blocks.emplace_back(p, n);
+    if (i % 3 == 0) {  // free some on the way, so blocks are reused
+      auto [q, m] = blocks[i / 2];
+      if (q != nullptr) {
+        concalloc::Free(q);
+        blocks[i / 2].first = nullptr;
+      }
+    }
+  }
+  for (std::size_t i = 0; i < blocks.size(); ++i) {
+    auto [p, n] = blocks[i];
+    if (p == nullptr) continue;
+    for (std::size_t k = 0; k < n; ++k)
+      ASSERT_EQ(p[k], static_cast<unsigned char>(i & 0xFF)) << "ALLOC-5: contents changed";
+    concalloc::Free(p);
+  }
+}
+
+TEST(Free, NullDoesNothing) {
+  const concalloc::ThreadStats before = concalloc::GetThreadStats();
+  concalloc::Free(nullptr);
+  concalloc_free(nullptr);
+  concurrency::Free(nullptr);
+  const concalloc::ThreadStats after = concalloc::GetThreadStats();
+  EXPECT_EQ(std::memcmp(&before, &after, sizeof before), 0) << "FREE-1";
+}
+
+TEST(Free, AnotherThreadCachesTheBlockInItsOwnCache) {
+  ScopedCountingBackend backend;
+  void* p = concalloc::Alloc(48);
+  concalloc::ThreadStats in_thread{};
+  std::thread([&] {
+    concalloc::Free(p);
+    in_thread = concalloc::GetThreadStats();
+  }).join();
+  EXPECT_EQ(in_thread.frees_cached, 1u) << "FREE-2: cached by the freeing thread";
+  EXPECT_EQ(in_thread.cached_blocks, 1u) << "FREE-2";
+  EXPECT_EQ(CountingBackend::Outstanding(), 0) << "FREE-2, LIFE-1: returned at thread exit";
+}
+
+TEST(Free, LargeAndAlignedBlocksGoStraightToTheBackend) {
+  ScopedCountingBackend backend;
+  void* large = concalloc::Alloc(20000);
+  void* aligned = concalloc::AllocAligned(100, 4096);
+  EXPECT_EQ(CountingBackend::Outstanding(), 2);
+  concalloc::Free(large);
+  concalloc::Free(aligned);
+  EXPECT_EQ(CountingBackend::Outstanding(), 0) << "FREE-3";
+  EXPECT_EQ(concalloc::GetThreadStats().cached_blocks, 0u) << "FREE-3";
+}
+
+TEST(Cache, ListsAreLastInFirstOut) {
+  ScopedDepth depth(32);
+  void* a = concalloc::Alloc(200);
+  void* b = concalloc::Alloc(200);
+  concalloc::Free(a);
+  concalloc::Free(b);
+  EXPECT_EQ(concalloc::Alloc(200), b) << "CACHE-2: LIFO";
+  EXPECT_EQ(concalloc::Alloc(200), a) << "CACHE-2: LIFO";
+  concalloc::Free(a);
+  concalloc::Free(b);
+}
+
+TEST(Cache, FullListSendsTheBlockToTheBackend) {
+  ScopedCountingBackend backend;
+  ScopedDepth depth(4);
+  std::vector<void*> blocks;
+  for (int i = 0; i < 6; ++i) blocks.push_back(concalloc::Alloc(300));
+  for (void* p : blocks) concalloc::Free(p);
+  const concalloc::ThreadStats s = concalloc::GetThreadStats();
+  EXPECT_EQ(s.cached_blocks, 4u) << "CACHE-3: the bound";
+  EXPECT_EQ(s.frees_cached, 4u) << "CACHE-3";
+  EXPECT_EQ(CountingBackend::Outstanding(), 4) << "CACHE-3: two blocks went back";
+  ExpectValid("CACHE-3");
+}
+
+TEST(Cache, DepthZeroCachesNothing) {
+  ScopedCountingBackend backend;
+  ScopedDepth depth(0);
+  void* p = concalloc::Alloc(64);
+  concalloc::Free(p);
+  EXPECT_EQ(concalloc::GetThreadStats().cached_blocks, 0u) << "CONF-DEPTH: depth 0";
+  EXPECT_EQ(CountingBackend::Outstanding(), 0) << "CONF-DEPTH: depth 0";
+}
+
+TEST(Config, DepthParsingAndBounds) {
+  using concalloc::detail::ParseDepth;
+  EXPECT_EQ(ParseDepth(nullptr), 32u) << "CONF-DEPTH: default";
+  EXPECT_EQ(ParseDepth(""), 32u) << "CONF-DEPTH";
+  EXPECT_EQ(ParseDepth("0"), 0u) << "CONF-DEPTH";
+  EXPECT_EQ(ParseDepth("17"), 17u) << "CONF-DEPTH";
+  EXPECT_EQ(ParseDepth("65536"), 65536u) << "CONF-DEPTH";
+  EXPECT_EQ(ParseDepth("65537"), 32u) << "CONF-DEPTH: above the maximum";
+  EXPECT_EQ(ParseDepth("12x"), 32u) << "CONF-DEPTH: not a number";
+  EXPECT_EQ(ParseDepth("-1"), 32u) << "CONF-DEPTH: not a number";
+  const std::size_t before = concalloc::CacheDepth();
+  EXPECT_FALSE(concalloc::SetCacheDepth(concalloc::kMaxCacheDepth + 1)) << "CONF-DEPTH";
+  EXPECT_EQ(concalloc::CacheDepth(), before) << "CONF-DEPTH: a refused value changes nothing";
+}
+
+TEST(Config, EnvironmentSetsTheDepthAtStartUp) {
+  // The death-test child re-runs this binary from its start, so it reads the
+  // environment afresh (CONF-DEPTH: read once, at first use).
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  ::setenv("CONCALLOC_CACHE_DEPTH", "3", 1);
+  EXPECT_EXIT(
+      {
+        std::vector<void*> blocks;
+        for (int i = 0; i < 5; ++i) blocks.push_back(concalloc::Alloc(64));
+        for (void* p : blocks) concalloc::Free(p);
+        std::exit(concalloc::CacheDepth() == 3 && concalloc::GetThreadStats().cached_blocks == 3
+                      ? 0
+                      : 1);
+      },
+      ::testing::ExitedWithCode(0), "")
+      << "CONF-DEPTH: CONCALLOC_CACHE_DEPTH=3";
+  ::unsetenv("CONCALLOC_CACHE_DEPTH");
+}
+
+TEST(Flush, ReturnsEveryCachedBlock) {
+  ScopedCountingBackend backend;
+  std::vector<void*> blocks;
+  for (std::size_t i = 0; i < 200; ++i) blocks.push_back(concalloc::Alloc(i * 40));
+  void* live = concalloc::Alloc(64);
+  for (void* p : blocks) concalloc::Free(p);
+  EXPECT_GT(concalloc::GetThreadStats().cached_blocks, 0u);
+  concalloc::FlushThreadCache();
+  const concalloc::ThreadStats s = concalloc::GetThreadStats();
+  EXPECT_EQ(s.cached_blocks, 0u) << "FLUSH-1";
+  EXPECT_EQ(s.cached_bytes, 0u) << "FLUSH-1";
+  EXPECT_EQ(CountingBackend::Outstanding(), 1) << "FLUSH-1: only the live block is out";
+  concalloc_flush_thread_cache();
+  ExpectValid("FLUSH-1");
+  concalloc::Free(live);
+}
+
+TEST(Stats, CountersFollowTheirDefinitions) {
+  ScopedCountingBackend backend;
+  ScopedDepth depth(2);
+  const concalloc::ThreadStats s0 = concalloc::GetThreadStats();
+  void* a = concalloc::Alloc(10);     // miss
+  void* b = concalloc::Alloc(10);     // miss
+  void* c = concalloc::Alloc(10);     // miss
+  void* big = concalloc::Alloc(9000); // large
+  concalloc::Free(a);                 // cached
+  concalloc::Free(b);                 // cached
+  concalloc::Free(c);                 // list full: backend
+  concalloc::Free(big);               // backend
+  void* d = concalloc::Alloc(10);     // hit
+  const concalloc::ThreadStats s = concalloc::GetThreadStats();
+  EXPECT_EQ(s.alloc_misses - s0.alloc_misses, 3u) << "STATS-1 alloc_misses";
+  EXPECT_EQ(s.alloc_hits - s0.alloc_hits, 1u) << "STATS-1 alloc_hits";
+  EXPECT_EQ(s.frees_cached - s0.frees_cached, 2u) << "STATS-1 frees_cached";
+  EXPECT_EQ(s.backend_allocs - s0.backend_allocs, 4u) << "STATS-1 backend_allocs";
+  EXPECT_EQ(s.backend_frees - s0.backend_frees, 2u) << "STATS-1 backend_frees";
+  EXPECT_EQ(s.cached_blocks, 1u) << "STATS-1 cached_blocks";
+  EXPECT_EQ(s.cached_bytes, 32u) << "STATS-1 cached_bytes (class of 10 bytes: 32)";
+  EXPECT_EQ(s.cached_blocks, s.frees_cached - s.alloc_hits - s.flushed_blocks) << "INV-STATS";
+  concalloc::Free(d);
+  concalloc::FlushThreadCache();
+  const concalloc::ThreadStats f = concalloc::GetThreadStats();
+  EXPECT_EQ(f.flushed_blocks - s.flushed_blocks, 2u) << "STATS-1 flushed_blocks";
+  EXPECT_EQ(f.backend_allocs - f.backend_frees, s0.backend_allocs - s0.backend_frees)
+      << "INV-CONSERVE: every block taken is back";
+}
+
+TEST(Validate, ReportsACorruptTagWithItsAddress) {
+  ScopedDepth depth(8);
+  void* p = concalloc::Alloc(64);
+  concalloc::Free(p);
+  ExpectValid("VALIDATE-1 before");
+  auto* header = static_cast<std::uint64_t*>(p) - 2;
+  const std::uint64_t saved = header[0];
+  header[0] ^= 0x7F;  // a stray write into a cached block's header
+  const concalloc::ValidationResult r = concalloc::Validate();
+  ASSERT_FALSE(r) << "VALIDATE-1";
+  EXPECT_STREQ(r.clause, "INV-TAG") << "VALIDATE-1";
+  EXPECT_EQ(r.address, header) << "VALIDATE-1";
+  header[0] = saved;
+  ExpectValid("VALIDATE-1 after repair");
+}
+
+TEST(Validate, ReportsABrokenListLink) {
+  ScopedDepth depth(8);
+  void* p = concalloc::Alloc(64);
+  void* q = concalloc::Alloc(64);
+  concalloc::Free(p);
+  concalloc::Free(q);  // q -> p
+  auto* header = static_cast<std::uint64_t*>(q) - 2;
+  const std::uint64_t saved = header[1];
+  header[1] ^= 0x8;  // misaligns the link
+  const concalloc::ValidationResult r = concalloc::Validate();
+  ASSERT_FALSE(r) << "VALIDATE-1";
+  EXPECT_STREQ(r.clause, "INV-LIST") << "VALIDATE-1";
+  header[1] = saved;
+  ExpectValid("VALIDATE-1 after repair");
+}
+
+TEST(AllocAligned, EveryPowerOfTwoTo1MiB) {
+  ScopedCountingBackend backend;
+  for (std::size_t a = 1; a <= (std::size_t{1} << 20); a *= 2) {
+    for (std::size_t n : {0, 1, 100, 5000}) {
+      void* p = concalloc::AllocAligned(n, a);
+      EXPECT_TRUE(Aligned(p, std::max(a, std::size_t{16}))) << "ALIGN-1 alignment " << a;
+      EXPECT_GE(concalloc::UsableSize(p), n) << "ALIGN-1, USABLE-1";
+      std::memset(p, 0x11, n);
+      void* c = concalloc_alloc_aligned(n, a);
+      EXPECT_TRUE(Aligned(c, std::max(a, std::size_t{16}))) << "CAPI-1 alignment " << a;
+      concalloc_free(c);
+      concalloc::Free(p);
+    }
+  }
+  concalloc::FlushThreadCache();
+  EXPECT_EQ(CountingBackend::Outstanding(), 0) << "ALIGN-1: freed with Free";
+}
+
+TEST(AllocAligned, BadAlignmentIsReported) {
+  errno = 0;
+  EXPECT_EQ(concalloc_alloc_aligned(10, 3), nullptr) << "CAPI-2";
+  EXPECT_EQ(errno, EINVAL) << "CAPI-2";
+  errno = 0;
+  EXPECT_EQ(concalloc_alloc_aligned(10, 0), nullptr) << "CAPI-2";
+  EXPECT_EQ(errno, EINVAL) << "CAPI-2";
+  EXPECT_DEATH(concalloc::AllocAligned(10, 48), "concalloc: ALIGN-2: .* at 0x30")
+      << "ALIGN-2";
+}
+
+TEST(CApi, FailureIsNullWithErrnoNeverAThrow) {
+  errno = 0;
+  EXPECT_EQ(concalloc_alloc(std::numeric_limits<std::size_t>::max()), nullptr) << "CAPI-1";
+  EXPECT_EQ(errno, ENOMEM) << "CAPI-1";
+  void* p = concalloc_alloc(77);
+  ASSERT_NE(p, nullptr) << "CAPI-1";
+  EXPECT_GE(concalloc_usable_size(p), 77u) << "CAPI-1";
+  EXPECT_EQ(concalloc_usable_size(nullptr), 0u) << "USABLE-1";
+  concalloc::Free(p);  // C and C++ API blocks are one kind
+}
+
+TEST(ConcRT, OriginalSignaturesWork) {
+  void* (*alloc)(std::size_t) = &concurrency::Alloc;
+  void (*free_fn)(void*) = &Concurrency::Free;
+  void* p = alloc(100);
+  EXPECT_GE(concalloc::UsableSize(p), 100u) << "CONCRT-1";
+  free_fn(p);
+  EXPECT_THROW(concurrency::Alloc(std::numeric_limits<std::size_t>::max()), std::bad_alloc)
+      << "CONCRT-1";
+}
+
+struct alignas(64) OverAligned {
+  char bytes[64];
+};
+
+TEST(StdAllocator, WorksWithStandardContainers) {
+  std::vector<int, concalloc::Allocator<int>> v;
+  for (int i = 0; i < 10000; ++i) v.push_back(i);
+  EXPECT_EQ(v[9999], 9999) << "STD-ALLOC-1";
+  std::map<int, std::string, std::less<int>,
+           concalloc::Allocator<std::pair<const int, std::string>>> m;
+  for (int i = 0; i < 1000; ++i) m[i] = std::to_string(i);
+  EXPECT_EQ(m[500], "500") << "STD-ALLOC-1";
+  auto shared = std::allocate_shared<std::string>(concalloc::Allocator<std::string>(), "x");
+  EXPECT_EQ(*shared, "x") << "STD-ALLOC-1";
+  std::vector<OverAligned, concalloc::Allocator<OverAligned>> over(10);
+  EXPECT_TRUE(Aligned(over.data(), 64)) << "STD-ALLOC-1: over-aligned types";
+  concalloc::Allocator<OverAligned> a;
+  EXPECT_THROW(a.allocate(std::numeric_limits<std::size_t>::max() / 8), std::bad_array_new_length)
+      << "STD-ALLOC-1";
+  EXPECT_TRUE(concalloc::Allocator<int>() == concalloc::Allocator<char>()) << "STD-ALLOC-1";
+}
+
+struct Cached : concalloc::CachedNew {
+  int value[10];
+};
+struct alignas(128) CachedOverAligned : concalloc::CachedNew {
+  char bytes[128];
+};
+struct WithMacro {
+  CONCALLOC_CLASS_ALLOCATION()
+  double d[3];
+};
+
+TEST(ClassNew, EveryFormGoesThroughAllocFree) {
+  ScopedDepth depth(32);
+  const auto frees = [] { return concalloc::GetThreadStats().frees_cached; };
+  std::uint64_t f0 = frees();
+  delete new Cached;
+  EXPECT_EQ(frees(), f0 + 1) << "CLASSNEW-1: new/delete";
+  delete[] new Cached[3];
+  EXPECT_EQ(frees(), f0 + 2) << "CLASSNEW-1: new[]/delete[]";
+  delete new (std::nothrow) Cached;
+  EXPECT_EQ(frees(), f0 + 3) << "CLASSNEW-1: nothrow new";
+  delete new WithMacro;
+  EXPECT_EQ(frees(), f0 + 4) << "CLASSNEW-1: the macro";
+  auto* over = new CachedOverAligned;
+  EXPECT_TRUE(Aligned(over, 128)) << "CLASSNEW-1: align_val_t new";
+  delete over;
+  auto* over_array = new CachedOverAligned[2];
+  EXPECT_TRUE(Aligned(over_array, 128)) << "CLASSNEW-1: align_val_t new[]";
+  delete[] over_array;
+}
+
+TEST(Backend, SetBackendReturnsThePreviousOne) {
+  const concalloc::Backend* old = concalloc::SetBackend(&CountingBackend::kBackend);
+  EXPECT_EQ(old, &concalloc::DefaultBackend()) << "BACKEND-2";
+  EXPECT_EQ(concalloc::SetBackend(nullptr), &CountingBackend::kBackend) << "BACKEND-2";
+  EXPECT_EQ(concalloc::SetBackend(nullptr), &concalloc::DefaultBackend()) << "BACKEND-1";
+}
+
+}  // namespace

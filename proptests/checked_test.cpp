@@ -1,0 +1,118 @@
+// Checked builds (CHK-*): client misuse gets one line naming the clause and
+// the address, then abort(). Linked only into binaries built on a checked
+// library, so none of these is ever skipped.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include <concalloc/concalloc.h>
+
+#include "test_backend.h"
+
+namespace {
+
+std::string Hex(const void* p) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%p", p);
+  return buf;
+}
+
+// CHK-DIAG: "concalloc: <ID>: <what> at <address>", one line.
+std::string Diag(const char* clause, const void* address) {
+  return std::string("concalloc: ") + clause + ": [^\n]* at " + Hex(address) + "\n";
+}
+
+class Checked : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    // "fast": the child is a fork, so addresses match the parent's.
+    GTEST_FLAG_SET(death_test_style, "fast");
+    ASSERT_TRUE(concalloc::GetBuildInfo().checked) << "BUILD-1: a checked library";
+  }
+  concalloc::test::ScopedDepth depth_{8};
+};
+
+TEST_F(Checked, DoubleFreeIsReported) {
+  void* p = concalloc::Alloc(64);
+  concalloc::Free(p);
+  EXPECT_DEATH(concalloc::Free(p), Diag("CHK-DOUBLE", p))
+      << "CHK-DOUBLE: a second Free of a cached block must be reported";
+}
+
+TEST_F(Checked, ForeignPointersAreReported) {
+  alignas(16) static unsigned char not_a_block[64] = {};
+  EXPECT_DEATH(concalloc::Free(not_a_block + 16), Diag("CHK-FOREIGN", not_a_block + 16))
+      << "CHK-FOREIGN: no header";
+  EXPECT_DEATH(concalloc::Free(not_a_block + 24), Diag("CHK-FOREIGN", not_a_block + 24))
+      << "CHK-FOREIGN: misaligned";
+  void* from_malloc = std::malloc(64);
+  EXPECT_DEATH(concalloc::Free(from_malloc), Diag("CHK-FOREIGN", from_malloc))
+      << "CHK-FOREIGN: a malloc block";
+  std::free(from_malloc);
+}
+
+TEST_F(Checked, WriteAfterFreeIsReportedOnReuse) {
+  auto* p = static_cast<unsigned char*>(concalloc::Alloc(64));
+  concalloc::Free(p);
+  p[5] = 1;  // the user's bug
+  EXPECT_DEATH(concalloc::Alloc(64), Diag("CHK-WAF", p + 5))
+      << "CHK-WAF: the 0xDD fill is verified on reuse";
+  p[5] = 0xDD;
+}
+
+TEST_F(Checked, CorruptListIsReported) {
+  auto* p = static_cast<unsigned char*>(concalloc::Alloc(64));
+  concalloc::Free(p);
+  auto* header = reinterpret_cast<std::uint64_t*>(p) - 2;
+  const std::uint64_t saved = header[0];
+  header[0] = 0;
+  EXPECT_DEATH(concalloc::Alloc(64), Diag("CHK-LIST", p)) << "CHK-LIST: tag overwritten";
+  header[0] = saved;
+  header[1] ^= 0x4;
+  EXPECT_DEATH(concalloc::Alloc(64), Diag("CHK-LIST", p)) << "CHK-LIST: link overwritten";
+  header[1] ^= 0x4;
+}
+
+TEST_F(Checked, FillPatterns) {
+  auto* p = static_cast<unsigned char*>(concalloc::Alloc(100));
+  const std::size_t n = concalloc::UsableSize(p);
+  for (std::size_t k = 0; k < n; ++k) ASSERT_EQ(p[k], 0xCD) << "CHK-FILL: handed out";
+  concalloc::Free(p);
+  for (std::size_t k = 0; k < n; ++k) ASSERT_EQ(p[k], 0xDD) << "CHK-FILL: cached";
+  auto* large = static_cast<unsigned char*>(concalloc::Alloc(10000));
+  for (std::size_t k = 0; k < 10000; ++k) ASSERT_EQ(large[k], 0xCD) << "CHK-FILL: large";
+  concalloc::Free(large);
+}
+
+TEST_F(Checked, TagsAndLinksAreEncoded) {
+  void* a = concalloc::Alloc(64);
+  void* b = concalloc::Alloc(64);
+  concalloc::Free(a);
+  concalloc::Free(b);  // b -> a
+  const auto* hb = static_cast<const std::uint64_t*>(b) - 2;
+  const auto a_header = reinterpret_cast<std::uintptr_t>(a) - 16;
+  EXPECT_NE(hb[1], a_header) << "CHK-ENCODE: the link is not stored in the clear";
+  EXPECT_GE(hb[0], 96u) << "CHK-ENCODE: the tag is not the bare class index";
+  EXPECT_EQ(concalloc::Alloc(64), b);
+  EXPECT_EQ(concalloc::Alloc(64), a) << "CHK-ENCODE: the link decodes";
+  concalloc::Free(a);
+  concalloc::Free(b);
+}
+
+TEST_F(Checked, ValidateFindsAChangedFill) {
+  auto* p = static_cast<unsigned char*>(concalloc::Alloc(64));
+  concalloc::Free(p);
+  p[20] = 0;
+  const concalloc::ValidationResult r = concalloc::Validate();
+  ASSERT_FALSE(r) << "INV-FILL";
+  EXPECT_STREQ(r.clause, "INV-FILL");
+  EXPECT_EQ(r.address, p + 20) << "INV-FILL: the address of the changed byte";
+  p[20] = 0xDD;
+  EXPECT_TRUE(concalloc::Validate()) << "INV-FILL after repair";
+}
+
+}  // namespace

@@ -1,0 +1,231 @@
+// The stateful model-based property test (rc::state). Commands: Alloc,
+// AllocAligned, Free, Write, Verify, FlushThreadCache, and "run the next
+// command on a new thread". The model tracks live handles, their sizes and
+// fill bytes. After every step: alignment (ALLOC-1, ALIGN-1), usable size
+// (USABLE-1), no overlap (ALLOC-5), contents (ALLOC-5), every cache
+// invariant through Validate (INV-*), the cache bound (INV-CACHE-BOUND) and
+// the conservation of blocks (INV-CONSERVE).
+#include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
+#include <rapidcheck/state.h>
+
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <concalloc/concalloc.h>
+
+#include "test_backend.h"
+
+namespace {
+
+using concalloc::test::CountingBackend;
+
+struct LiveBlock {
+  std::size_t size;
+  std::size_t alignment;  // as asked: 1 for Alloc
+  int fill;               // -1 until written
+};
+
+struct Model {
+  std::map<int, LiveBlock> live;
+  int next_id = 0;
+  std::size_t depth = 0;
+};
+
+struct Sut {
+  std::map<int, unsigned char*> ptr;
+};
+
+using Cmd = rc::state::Command<Model, Sut>;
+
+// The checks that hold after every step (m: the model after the step).
+void CheckAfterStep(const Model& m, const Sut& sut) {
+  const concalloc::ValidationResult r = concalloc::Validate();
+  if (!r) RC_FAIL(std::string(r.clause) + ": " + r.reason);  // INV-*
+  const concalloc::ThreadStats s = concalloc::GetThreadStats();
+  RC_ASSERT(s.cached_blocks <= 96 * m.depth);  // INV-CACHE-BOUND
+  // INV-CONSERVE: blocks taken from the backend = live + cached + returned.
+  // Other threads have exited, so the calling thread's cache is the only one.
+  const long taken = CountingBackend::allocs.load(), returned = CountingBackend::frees.load();
+  if (taken != static_cast<long>(m.live.size() + s.cached_blocks) + returned)
+    RC_FAIL("INV-CONSERVE: taken " + std::to_string(taken) + " != live " +
+            std::to_string(m.live.size()) + " + cached " + std::to_string(s.cached_blocks) +
+            " + returned " + std::to_string(returned));
+  RC_ASSERT(sut.ptr.size() == m.live.size());
+}
+
+// A new block must be aligned, big enough, and overlap no live block.
+void CheckNewBlock(const Sut& sut, const unsigned char* p, std::size_t size, std::size_t align) {
+  RC_ASSERT(p != nullptr);
+  const std::size_t want = align > 16 ? align : 16;
+  if (reinterpret_cast<std::uintptr_t>(p) % want != 0)
+    RC_FAIL("ALIGN-1/ALLOC-1: block not aligned to " + std::to_string(want));
+  const std::size_t usable = concalloc::UsableSize(p);
+  if (usable < size) RC_FAIL("USABLE-1: usable size below the size asked");
+  for (const auto& [id, q] : sut.ptr) {
+    const std::size_t qn = concalloc::UsableSize(q);
+    if (p < q + qn && q < p + usable) RC_FAIL("ALLOC-5: overlaps live block " + std::to_string(id));
+  }
+  if (concalloc::GetBuildInfo().checked && size > 0) {  // CHK-FILL
+    for (std::size_t k = 0; k < size; ++k)
+      if (p[k] != 0xCD) RC_FAIL("CHK-FILL: a new block is not filled with 0xCD");
+  }
+}
+
+void VerifyContents(const LiveBlock& b, const unsigned char* p) {
+  if (b.fill < 0) return;
+  for (std::size_t k = 0; k < b.size; ++k)
+    if (p[k] != static_cast<unsigned char>(b.fill)) RC_FAIL("ALLOC-5: contents not preserved");
+}
+
+rc::Gen<std::size_t> GenSize() {
+  // Few sizes often, so lists fill and overflow; every range sometimes.
+  return rc::gen::weightedOneOf<std::size_t>({
+      {6, rc::gen::elementOf(std::vector<std::size_t>{0, 1, 16, 17, 100, 496, 8176, 8177})},
+      {3, rc::gen::inRange<std::size_t>(0, 1024)},
+      {2, rc::gen::inRange<std::size_t>(1024, 9000)},
+      {1, rc::gen::inRange<std::size_t>(9000, 70000)},
+  });
+}
+
+struct AllocCmd : Cmd {
+  std::size_t size = *GenSize();
+  void apply(Model& m) const override { m.live[m.next_id++] = {size, 1, -1}; }
+  void run(const Model& m, Sut& sut) const override {
+    auto* p = static_cast<unsigned char*>(concalloc::Alloc(size));
+    CheckNewBlock(sut, p, size, 1);
+    sut.ptr[m.next_id] = p;
+  }
+  void show(std::ostream& os) const override { os << "Alloc(" << size << ")"; }
+};
+
+struct AllocAlignedCmd : Cmd {
+  std::size_t size = *GenSize();
+  std::size_t alignment = std::size_t{1} << *rc::gen::inRange(0, 13);
+  void apply(Model& m) const override { m.live[m.next_id++] = {size, alignment, -1}; }
+  void run(const Model& m, Sut& sut) const override {
+    auto* p = static_cast<unsigned char*>(concalloc::AllocAligned(size, alignment));
+    CheckNewBlock(sut, p, size, alignment);
+    sut.ptr[m.next_id] = p;
+  }
+  void show(std::ostream& os) const override {
+    os << "AllocAligned(" << size << ", " << alignment << ")";
+  }
+};
+
+// Picks a live handle of the model, or -1 (then the command is discarded).
+int PickLive(const Model& m) {
+  if (m.live.empty()) return -1;
+  const auto k = *rc::gen::inRange<std::size_t>(0, m.live.size());
+  return std::next(m.live.begin(), static_cast<long>(k))->first;
+}
+
+struct FreeCmd : Cmd {
+  int id;
+  explicit FreeCmd(const Model& m) : id(PickLive(m)) {}
+  void checkPreconditions(const Model& m) const override { RC_PRE(m.live.count(id) == 1u); }
+  void apply(Model& m) const override { m.live.erase(id); }
+  void run(const Model& m, Sut& sut) const override {
+    VerifyContents(m.live.at(id), sut.ptr.at(id));
+    concalloc::Free(sut.ptr.at(id));
+    sut.ptr.erase(id);
+  }
+  void show(std::ostream& os) const override { os << "Free(#" << id << ")"; }
+};
+
+struct WriteCmd : Cmd {
+  int id;
+  int byte = *rc::gen::inRange(0, 256);
+  explicit WriteCmd(const Model& m) : id(PickLive(m)) {}
+  void checkPreconditions(const Model& m) const override { RC_PRE(m.live.count(id) == 1u); }
+  void apply(Model& m) const override { m.live.at(id).fill = byte; }
+  void run(const Model& m, Sut& sut) const override {
+    std::memset(sut.ptr.at(id), byte, m.live.at(id).size);
+  }
+  void show(std::ostream& os) const override { os << "Write(#" << id << ", " << byte << ")"; }
+};
+
+struct VerifyCmd : Cmd {
+  int id;
+  explicit VerifyCmd(const Model& m) : id(PickLive(m)) {}
+  void checkPreconditions(const Model& m) const override { RC_PRE(m.live.count(id) == 1u); }
+  void run(const Model& m, Sut& sut) const override {
+    VerifyContents(m.live.at(id), sut.ptr.at(id));
+  }
+  void show(std::ostream& os) const override { os << "Verify(#" << id << ")"; }
+};
+
+struct FlushCmd : Cmd {
+  void run(const Model&, Sut&) const override {
+    concalloc::FlushThreadCache();
+    RC_ASSERT(concalloc::GetThreadStats().cached_blocks == 0u);  // FLUSH-1
+  }
+  void show(std::ostream& os) const override { os << "FlushThreadCache()"; }
+};
+
+// Runs one Alloc, AllocAligned or Free on a new thread, which then exits
+// (LIFE-1: its cache goes back to the backend; FREE-2: blocks cross threads).
+struct OnNewThreadCmd : Cmd {
+  std::shared_ptr<const Cmd> inner;
+  explicit OnNewThreadCmd(const Model& m)
+      : inner(*rc::state::gen::execOneOfWithArgs<AllocCmd, AllocAlignedCmd, FreeCmd>()(m)) {}
+  void checkPreconditions(const Model& m) const override { inner->checkPreconditions(m); }
+  void apply(Model& m) const override { inner->apply(m); }
+  void run(const Model& m, Sut& sut) const override {
+    std::exception_ptr error;
+    std::thread([&] {
+      try {
+        inner->run(m, sut);
+        const concalloc::ValidationResult r = concalloc::Validate();
+        if (!r) RC_FAIL(std::string(r.clause) + " on the new thread: " + r.reason);
+      } catch (...) {
+        error = std::current_exception();
+      }
+    }).join();
+    if (error) std::rethrow_exception(error);
+  }
+  void show(std::ostream& os) const override {
+    os << "OnNewThread(";
+    inner->show(os);
+    os << ")";
+  }
+};
+
+// Wraps each command so the checks of every step run after it.
+template <class C>
+struct Checked : C {
+  using C::C;
+  void run(const Model& m, Sut& sut) const override {
+    C::run(m, sut);
+    CheckAfterStep(this->nextState(m), sut);
+  }
+};
+
+RC_GTEST_PROP(Model, AllocatorMatchesTheModel, ()) {
+  Model m0;
+  m0.depth = *rc::gen::inRange<std::size_t>(0, 7);
+  concalloc::test::ScopedDepth depth(m0.depth);
+  concalloc::test::ScopedCountingBackend backend;
+  Sut sut;
+  try {
+    rc::state::check(m0, sut,
+                     rc::state::gen::execOneOfWithArgs<
+                         Checked<AllocCmd>, Checked<AllocAlignedCmd>, Checked<FreeCmd>,
+                         Checked<WriteCmd>, Checked<VerifyCmd>, Checked<FlushCmd>,
+                         Checked<OnNewThreadCmd>>());
+  } catch (...) {
+    for (auto& [id, p] : sut.ptr) concalloc::Free(p);
+    throw;
+  }
+  for (auto& [id, p] : sut.ptr) concalloc::Free(p);
+  concalloc::FlushThreadCache();
+  // INV-CONSERVE at the end: nothing lost, nothing returned twice.
+  RC_ASSERT(CountingBackend::Outstanding() == 0L);
+}
+
+}  // namespace

@@ -1,0 +1,194 @@
+// Threads: blocks handed between threads under load (FREE-2), thread exit
+// (LIFE-1), frees after the cache is torn down (LIFE-2), static objects
+// (LIFE-3) and fork (LIFE-4).
+#include <gtest/gtest.h>
+
+#include <pthread.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include <concalloc/concalloc.h>
+
+#include "test_backend.h"
+
+namespace {
+
+using concalloc::test::CountingBackend;
+using concalloc::test::ScopedCountingBackend;
+
+// LIFE-3: a static object that allocates before main.
+struct StaticUser {
+  void* block = concalloc::Alloc(40);
+  ~StaticUser() { concalloc::Free(block); }
+} g_static_user;
+
+TEST(Lifecycle, AllocWorksInStaticConstructors) {
+  ASSERT_NE(g_static_user.block, nullptr) << "LIFE-3";
+  EXPECT_GE(concalloc::UsableSize(g_static_user.block), 40u) << "LIFE-3";
+}
+
+struct Message {
+  unsigned char* p;
+  std::size_t size;
+  std::uint32_t tag;
+};
+
+// FREE-2: producers allocate and fill, consumers verify and free, so almost
+// every block is freed on another thread than the one that allocated it.
+TEST(Threads, BlocksFreedOnOtherThreadsUnderLoad) {
+  ScopedCountingBackend backend;
+  // Checked builds walk the whole cache after every slow-path step (tier 3),
+  // so they get a lighter load.
+  constexpr int kProducers = 3, kConsumers = 3;
+  const int kPerProducer = concalloc::GetBuildInfo().checked ? 2000 : 60000;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<Message> queue;
+  int producers_left = kProducers;
+  std::atomic<long> bad{0}, consumed{0};
+  auto produce = [&](std::uint32_t seed) {
+    std::mt19937 rng(seed);
+    for (int i = 0; i < kPerProducer; ++i) {
+      const std::size_t n = rng() % 4 == 0 ? rng() % 20000 : rng() % 600;
+      auto* p = static_cast<unsigned char*>(concalloc::Alloc(n));
+      const std::uint32_t tag = rng();
+      for (std::size_t k = 0; k < n; ++k) p[k] = static_cast<unsigned char>(tag + k);
+      std::lock_guard<std::mutex> lock(mu);
+      queue.push_back({p, n, tag});
+      cv.notify_one();
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    if (--producers_left == 0) cv.notify_all();
+  };
+  auto consume = [&] {
+    for (;;) {
+      Message msg;
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait(lock, [&] { return !queue.empty() || producers_left == 0; });
+        if (queue.empty()) break;
+        msg = queue.front();
+        queue.pop_front();
+      }
+      for (std::size_t k = 0; k < msg.size; ++k)
+        if (msg.p[k] != static_cast<unsigned char>(msg.tag + k)) bad.fetch_add(1);
+      concalloc::Free(msg.p);
+      consumed.fetch_add(1);
+      if (!concalloc::Validate()) bad.fetch_add(1000000);
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kProducers; ++i) threads.emplace_back(produce, 1000u + i);
+  for (int i = 0; i < kConsumers; ++i) threads.emplace_back(consume);
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(bad.load(), 0) << "FREE-2: contents changed in transit, or INV-* broke";
+  EXPECT_EQ(consumed.load(), long{kProducers} * kPerProducer) << "FREE-2";
+  EXPECT_EQ(CountingBackend::Outstanding(), 0) << "LIFE-1, INV-CONSERVE: all back after exit";
+}
+
+TEST(Lifecycle, ThreadExitReturnsEveryCachedBlock) {
+  ScopedCountingBackend backend;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([] {
+      std::vector<void*> blocks;
+      for (std::size_t i = 0; i < 500; ++i) blocks.push_back(concalloc::Alloc(i * 17 % 9000));
+      for (void* p : blocks) concalloc::Free(p);
+      ASSERT_GT(concalloc::GetThreadStats().cached_blocks, 0u);
+    });
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(CountingBackend::Outstanding(), 0) << "LIFE-1";
+}
+
+// LIFE-2: a pthread key created after the thread's cache runs its destructor
+// after the cache's (glibc runs key destructors in key order), so its Alloc
+// and Free find the cache torn down and go to the backend directly.
+struct AfterTeardown {
+  bool alloc_ok = false;
+  std::size_t cached_after_free = 99;
+  bool valid = false;
+};
+void LateDestructor(void* arg) {
+  auto* report = static_cast<AfterTeardown*>(arg);
+  void* p = concalloc::Alloc(64);
+  report->alloc_ok = p != nullptr && concalloc::UsableSize(p) >= 64;
+  concalloc::Free(p);
+  report->cached_after_free = concalloc::GetThreadStats().cached_blocks;
+  report->valid = static_cast<bool>(concalloc::Validate());
+}
+
+TEST(Lifecycle, AllocAndFreeAfterTheCacheIsTornDownUseTheBackend) {
+  ScopedCountingBackend backend;
+  AfterTeardown report;
+  pthread_key_t key;
+  std::thread([&] {
+    concalloc::Free(concalloc::Alloc(64));  // the thread's cache exists now
+    ASSERT_EQ(pthread_key_create(&key, &LateDestructor), 0);
+    pthread_setspecific(key, &report);
+  }).join();
+  pthread_key_delete(key);
+  EXPECT_TRUE(report.alloc_ok) << "LIFE-2: Alloc after teardown";
+  EXPECT_EQ(report.cached_after_free, 0u) << "LIFE-2: no cache re-created";
+  EXPECT_TRUE(report.valid) << "LIFE-2";
+  EXPECT_EQ(CountingBackend::Outstanding(), 0) << "LIFE-2: nothing lost";
+}
+
+// LIFE-2 too: thread_local destructors run before the cache's teardown.
+struct FreesAtThreadExit {
+  void* p = nullptr;
+  ~FreesAtThreadExit() { concalloc::Free(p); }
+};
+
+TEST(Lifecycle, ThreadLocalDestructorsMayFree) {
+  ScopedCountingBackend backend;
+  std::thread([] {
+    thread_local FreesAtThreadExit holder;
+    holder.p = concalloc::Alloc(100);
+  }).join();
+  EXPECT_EQ(CountingBackend::Outstanding(), 0) << "LIFE-2";
+}
+
+// LIFE-4: fork from a program whose other threads are allocating.
+TEST(Lifecycle, ForkChildCanAllocateAndFree) {
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> busy;
+  for (int t = 0; t < 2; ++t)
+    busy.emplace_back([&] {
+      while (!stop.load()) concalloc::Free(concalloc::Alloc(128));
+    });
+  void* before_fork = concalloc::Alloc(256);
+  std::memset(before_fork, 0x42, 256);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int ok = 1;
+    for (int i = 0; i < 10000 && ok; ++i) {
+      void* p = concalloc::Alloc(static_cast<std::size_t>(i % 9000));
+      ok = p != nullptr;
+      concalloc::Free(p);
+    }
+    ok = ok && static_cast<const unsigned char*>(before_fork)[255] == 0x42;
+    concalloc::Free(before_fork);
+    std::thread([&] { concalloc::Free(concalloc::Alloc(10)); }).join();
+    ok = ok && static_cast<bool>(concalloc::Validate());
+    _exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  stop = true;
+  for (std::thread& t : busy) t.join();
+  concalloc::Free(before_fork);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "LIFE-4: child status " << status;
+}
+
+}  // namespace
