@@ -1,6 +1,8 @@
 # MUT-1: runs COMMAND ARGS against a mutant build and passes only when it
 # fails AND its output names the clause EXPECT. A mutant that survives, or
 # that fails for another reason, fails this test.
+# ARGS: the command's arguments, separated by "|".
+string(REPLACE "|" ";" ARGS "${ARGS}")
 execute_process(COMMAND ${COMMAND} ${ARGS}
   RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(rc EQUAL 0)

@@ -36,6 +36,8 @@ enum Mutant : int {
   kMutantDoubleFree = 2,   // Free of a cached block is not reported (CHK-DOUBLE)
   kMutantAlignment = 3,    // AllocAligned places blocks 16-aligned only (ALIGN-1)
   kMutantWriteAfterFree = 4,  // the 0xDD fill is not verified on reuse (CHK-WAF)
+  kMutantLeakAtExit = 5,   // a thread's teardown drops its cached blocks (LIFE-1)
+  kMutantFastPathAtomic = 6,  // Alloc's hit counter is an atomic RMW (FAST-1)
 };
 constexpr Mutant kMutant = static_cast<Mutant>(CONCALLOC_MUTANT);
 constexpr const char* MutantName() {
@@ -44,6 +46,8 @@ constexpr const char* MutantName() {
     case kMutantDoubleFree: return "double_free";
     case kMutantAlignment: return "alignment";
     case kMutantWriteAfterFree: return "write_after_free";
+    case kMutantLeakAtExit: return "leak_at_exit";
+    case kMutantFastPathAtomic: return "fast_path_atomic";
     default: return "";
   }
 }

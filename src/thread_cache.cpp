@@ -111,7 +111,7 @@ void TearDownCallingThread() noexcept {
   tl_state = CacheState::kDead;
   tl_cache = &g_no_cache;
   if (tc != nullptr) {
-    FlushBins(*tc);
+    if constexpr (kMutant != kMutantLeakAtExit) FlushBins(*tc);
     DeleteCacheMemory(tc);
   }
 }

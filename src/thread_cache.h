@@ -98,7 +98,10 @@ CONCALLOC_ALWAYS_INLINE void* AllocFast(std::size_t size, bool fail_throws) {
       if constexpr (kChecked) CheckedTakeFromList(h, cls);
       bin.head = DecodeLink(h->word);
       bin.room += 1;
-      bin.hits += 1;
+      if constexpr (kMutant == kMutantFastPathAtomic)
+        __atomic_fetch_add(&bin.hits, 1, __ATOMIC_RELAXED);
+      else
+        bin.hits += 1;
       h->word = 0;
       return UserOf(h);
     }

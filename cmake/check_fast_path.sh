@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# FAST-1, FAST-2: reads the machine code of the entry points in a built
+# library and fails if a fast path holds a lock prefix (atomic RMW), an
+# exchange, a call (through the PLT or not), or a __tls_get_addr call.
+# Tail jumps to the noinline slow paths are allowed.
+#   check_fast_path.sh LIBRARY
+set -euo pipefail
+lib=$1
+dis=$(objdump -d --no-show-raw-insn -C "$lib")
+status=0
+for fn in 'concalloc::Alloc(unsigned long)' 'concalloc::Free(void*)' concalloc_alloc concalloc_free; do
+  body=$(awk -v f="<$fn>:" 'index($0, f) == length($0) - length(f) + 1 && index($0, f) {on = 1; next}
+                            on && /^$/ {exit} on' <<<"$dis")
+  if [ -z "$body" ]; then
+    echo "FAST-1: $fn not found in $lib"
+    status=1
+    continue
+  fi
+  n=$(grep -cE '^\s+[0-9a-f]+:\s+[a-z]' <<<"$body" || true)
+  bad=$(grep -E '\block\b|\bcall|xchg|xadd|@plt|__tls_get_addr' <<<"$body" || true)
+  if [ -n "$bad" ]; then
+    echo "FAST-1: $fn has a lock, an atomic RMW or a call:"
+    echo "$bad"
+    status=1
+  else
+    echo "FAST-1: $fn: $n instructions, no lock, no atomic RMW, no call, static TLS"
+  fi
+done
+exit $status
