@@ -1,4 +1,4 @@
-// The seed's demo, written anew for Linux: reverse a large array in parallel,
+// DEMO-1: the seed's demo, written anew for Linux: reverse a large array in parallel,
 // where every swap allocates its temporary through the element type's
 // class-level operator new / operator delete. The same work is timed with
 // three element types that differ only in where that temporary comes from:

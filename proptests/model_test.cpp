@@ -48,7 +48,9 @@ void CheckAfterStep(const Model& m, const Sut& sut) {
   const concalloc::ValidationResult r = concalloc::Validate();
   if (!r) RC_FAIL(std::string(r.clause) + ": " + r.reason);  // INV-*
   const concalloc::ThreadStats s = concalloc::GetThreadStats();
-  RC_ASSERT(s.cached_blocks <= 96 * m.depth);  // INV-CACHE-BOUND
+  // INV-CACHE-BOUND, in blocks and in bytes (196608: the sum of the class sizes).
+  if (s.cached_blocks > 96 * m.depth || s.cached_bytes > 196608 * m.depth)
+    RC_FAIL("INV-CACHE-BOUND: " + std::to_string(s.cached_bytes) + " bytes cached");
   // INV-CONSERVE: blocks taken from the backend = live + cached + returned.
   // Other threads have exited, so the calling thread's cache is the only one.
   const long taken = CountingBackend::allocs.load(), returned = CountingBackend::frees.load();

@@ -56,6 +56,14 @@ constexpr bool ClassSizesAscendAndAlign() {
 }
 static_assert(ClassSizesAscendAndAlign(), "SIZE-1: ascending multiples of 16");
 
+// INV-CACHE-BOUND's formula: a thread caches at most depth * this many bytes.
+constexpr std::size_t SumOfClassSizes() {
+  std::size_t sum = 0;
+  for (std::size_t c = 0; c < kNumClasses; ++c) sum += kClassSize[c];
+  return sum;
+}
+static_assert(SumOfClassSizes() == 196608, "INV-CACHE-BOUND: 192 KiB per unit of depth");
+
 // kClassOfGranule[g]: the smallest class whose size is >= 16 * g.
 constexpr std::size_t kNumGranules = kMaxClassSize / 16 + 1;
 constexpr std::array<std::uint8_t, kNumGranules> MakeClassOfGranule() {
