@@ -53,7 +53,10 @@ TEST(SizeClasses, UsableSizeOfEverySizeTo9000) {
 RC_GTEST_PROP(SizeClasses, SizesAbove9000AreLargeBlocksOfTheirOwnSize, ()) {
   const std::size_t size = *rc::gen::inRange<std::size_t>(9001, 4 << 20);
   void* p = concalloc::Alloc(size);
-  RC_ASSERT(concalloc::UsableSize(p) == size);  // SIZE-2, USABLE-1
+  if (concalloc::UsableSize(p) != size) {
+    concalloc::Free(p);
+    RC_FAIL("SIZE-2: a large block's usable size is not its size");
+  }
   static_cast<char*>(p)[size - 1] = 1;
   concalloc::Free(p);
 }

@@ -38,6 +38,9 @@ enum Mutant : int {
   kMutantWriteAfterFree = 4,  // the 0xDD fill is not verified on reuse (CHK-WAF)
   kMutantLeakAtExit = 5,   // a thread's teardown drops its cached blocks (LIFE-1)
   kMutantFastPathAtomic = 6,  // Alloc's hit counter is an atomic RMW (FAST-1)
+  kMutantSizeClass = 7,    // the class lookup forgets the header (USABLE-1)
+  kMutantLostBlock = 8,    // a flush drops one block of each list (INV-CONSERVE)
+  kMutantLargeSize = 9,    // a large block records a wrong size (SIZE-2)
 };
 constexpr Mutant kMutant = static_cast<Mutant>(CONCALLOC_MUTANT);
 constexpr const char* MutantName() {
@@ -48,6 +51,9 @@ constexpr const char* MutantName() {
     case kMutantWriteAfterFree: return "write_after_free";
     case kMutantLeakAtExit: return "leak_at_exit";
     case kMutantFastPathAtomic: return "fast_path_atomic";
+    case kMutantSizeClass: return "size_class";
+    case kMutantLostBlock: return "lost_block";
+    case kMutantLargeSize: return "large_size";
     default: return "";
   }
 }

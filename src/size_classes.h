@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "build_config.h"
 #include "platform.h"
 
 namespace concalloc::detail {
@@ -89,7 +90,8 @@ static_assert(ClassOfGranuleIsSmallest(), "SIZE-1: smallest class that fits");
 
 // SIZE-1: the class of a request of `size` bytes, size <= kMaxSmallSize.
 CONCALLOC_ALWAYS_INLINE std::size_t ClassOfSize(std::size_t size) noexcept {
-  return kClassOfGranule[(size + kHeaderSize + 15) >> 4];
+  constexpr std::size_t header = kMutant == kMutantSizeClass ? 0 : kHeaderSize;
+  return kClassOfGranule[(size + header + 15) >> 4];
 }
 
 }  // namespace concalloc::detail

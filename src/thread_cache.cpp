@@ -96,7 +96,7 @@ void FlushBins(ThreadCache& tc) noexcept {
       if constexpr (kChecked) CheckedTakeFromList(h, c);
       BlockHeader* next = DecodeLink(h->word);
       if constexpr (kChecked) h->tag = MakeTag(c, kStateFreed);
-      backend.free(h);
+      if (kMutant != kMutantLostBlock || k != 0) backend.free(h);
       h = next;
     }
     bin.head = nullptr;
@@ -156,7 +156,7 @@ void* AllocLarge(std::size_t size, bool fail_throws) {
   if (ThreadCache* tc = LiveCache()) tc->backend_allocs += 1;
   BlockHeader* h = static_cast<BlockHeader*>(raw);
   h->tag = MakeTag(kKindLarge, kStateLive);
-  h->word = size;
+  h->word = kMutant == kMutantLargeSize ? size + kHeaderSize : size;
   if constexpr (kChecked) FillUser(h, size, kFillLive);
   return UserOf(h);
 }
