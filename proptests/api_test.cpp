@@ -25,6 +25,7 @@ namespace {
 
 using concalloc::test::CountingBackend;
 using concalloc::test::ScopedCountingBackend;
+using concalloc::test::ScopedDepotBudget;
 using concalloc::test::ScopedDepth;
 
 bool Aligned(const void* p, std::size_t a) { return reinterpret_cast<std::uintptr_t>(p) % a == 0; }
@@ -144,7 +145,7 @@ TEST(Free, AnotherThreadCachesTheBlockInItsOwnCache) {
   }).join();
   EXPECT_EQ(in_thread.frees_cached, 1u) << "FREE-2: cached by the freeing thread";
   EXPECT_EQ(in_thread.cached_blocks, 1u) << "FREE-2";
-  EXPECT_EQ(CountingBackend::Outstanding(), 0) << "FREE-2, LIFE-1: returned at thread exit";
+  EXPECT_EQ(CountingBackend::OutsideDepot(), 0) << "FREE-2, LIFE-1: given up at thread exit";
 }
 
 TEST(Free, LargeAndAlignedBlocksGoStraightToTheBackend) {
@@ -170,8 +171,9 @@ TEST(Cache, ListsAreLastInFirstOut) {
   concalloc::Free(b);
 }
 
-TEST(Cache, FullListSendsTheBlockToTheBackend) {
+TEST(Cache, FullListSendsTheBlockToTheBackendWithoutDepot) {
   ScopedCountingBackend backend;
+  ScopedDepotBudget no_depot(0);
   ScopedDepth depth(4);
   std::vector<void*> blocks;
   for (int i = 0; i < 6; ++i) blocks.push_back(concalloc::Alloc(300));
@@ -245,6 +247,7 @@ TEST(Flush, ReturnsEveryCachedBlock) {
 
 TEST(Stats, CountersFollowTheirDefinitions) {
   ScopedCountingBackend backend;
+  ScopedDepotBudget no_depot(0);
   ScopedDepth depth(2);
   const concalloc::ThreadStats s0 = concalloc::GetThreadStats();
   void* a = concalloc::Alloc(10);     // miss
@@ -264,7 +267,9 @@ TEST(Stats, CountersFollowTheirDefinitions) {
   EXPECT_EQ(s.backend_frees - s0.backend_frees, 2u) << "STATS-1 backend_frees";
   EXPECT_EQ(s.cached_blocks, 1u) << "STATS-1 cached_blocks";
   EXPECT_EQ(s.cached_bytes, 32u) << "STATS-1 cached_bytes (class of 10 bytes: 32)";
-  EXPECT_EQ(s.cached_blocks, s.frees_cached - s.alloc_hits - s.flushed_blocks) << "INV-STATS";
+  EXPECT_EQ(s.cached_blocks, s.frees_cached + s.depot_blocks_in - s.alloc_hits -
+                                 s.flushed_blocks - s.depot_blocks_out)
+      << "INV-STATS";
   concalloc::Free(d);
   concalloc::FlushThreadCache();
   const concalloc::ThreadStats f = concalloc::GetThreadStats();

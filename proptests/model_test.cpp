@@ -35,6 +35,7 @@ struct Model {
   std::map<int, LiveBlock> live;
   int next_id = 0;
   std::size_t depth = 0;
+  std::size_t depot_budget = 0;
 };
 
 struct Sut {
@@ -51,13 +52,18 @@ void CheckAfterStep(const Model& m, const Sut& sut) {
   // INV-CACHE-BOUND, in blocks and in bytes (196608: the sum of the class sizes).
   if (s.cached_blocks > 96 * m.depth || s.cached_bytes > 196608 * m.depth)
     RC_FAIL("INV-CACHE-BOUND: " + std::to_string(s.cached_bytes) + " bytes cached");
-  // INV-CONSERVE: blocks taken from the backend = live + cached + returned.
-  // Other threads have exited, so the calling thread's cache is the only one.
+  const concalloc::GlobalStats g = concalloc::GetGlobalStats();
+  if (g.depot_bytes > m.depot_budget)
+    RC_FAIL("INV-DEPOT-BOUND: " + std::to_string(g.depot_bytes) + " bytes in the depot");
+  // INV-CONSERVE: taken from the backend = live + cached + in the depot +
+  // returned. Other threads have exited, so the calling thread's cache is
+  // the only one.
   const long taken = CountingBackend::allocs.load(), returned = CountingBackend::frees.load();
-  if (taken != static_cast<long>(m.live.size() + s.cached_blocks) + returned)
+  if (taken != static_cast<long>(m.live.size() + s.cached_blocks + g.depot_blocks) + returned)
     RC_FAIL("INV-CONSERVE: taken " + std::to_string(taken) + " != live " +
             std::to_string(m.live.size()) + " + cached " + std::to_string(s.cached_blocks) +
-            " + returned " + std::to_string(returned));
+            " + depot " + std::to_string(g.depot_blocks) + " + returned " +
+            std::to_string(returned));
   RC_ASSERT(sut.ptr.size() == m.live.size());
 }
 
@@ -171,7 +177,8 @@ struct FlushCmd : Cmd {
 };
 
 // Runs one Alloc, AllocAligned or Free on a new thread, which then exits
-// (LIFE-1: its cache goes back to the backend; FREE-2: blocks cross threads).
+// (DEPOT-EXIT: its cache goes to the depot or the backend; FREE-2, DEPOT-*:
+// blocks cross threads, directly and through the depot).
 struct OnNewThreadCmd : Cmd {
   std::shared_ptr<const Cmd> inner;
   explicit OnNewThreadCmd(const Model& m)
@@ -211,8 +218,10 @@ struct Checked : C {
 RC_GTEST_PROP(Model, AllocatorMatchesTheModel, ()) {
   Model m0;
   m0.depth = *rc::gen::inRange<std::size_t>(0, 7);
+  m0.depot_budget = *rc::gen::elementOf(std::vector<std::size_t>{0, 4096, 8 << 20});
   concalloc::test::ScopedDepth depth(m0.depth);
   concalloc::test::ScopedCountingBackend backend;
+  concalloc::test::ScopedDepotBudget depot(m0.depot_budget);
   Sut sut;
   try {
     rc::state::check(m0, sut,
@@ -225,7 +234,7 @@ RC_GTEST_PROP(Model, AllocatorMatchesTheModel, ()) {
     throw;
   }
   for (auto& [id, p] : sut.ptr) concalloc::Free(p);
-  concalloc::FlushThreadCache();
+  concalloc::Trim();
   // INV-CONSERVE at the end: nothing lost, nothing returned twice.
   if (CountingBackend::Outstanding() != 0)
     RC_FAIL("INV-CONSERVE: " + std::to_string(CountingBackend::Outstanding()) +

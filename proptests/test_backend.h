@@ -34,23 +34,28 @@ struct CountingBackend {
     std::free(p);
   }
   static long Outstanding() { return allocs.load() - frees.load(); }
+  // Blocks out of the backend that are not in the depot: live or in a cache.
+  static long OutsideDepot() {
+    return Outstanding() - static_cast<long>(GetGlobalStats().depot_blocks);
+  }
 
   static inline const Backend kBackend{&Alloc, &AllocAligned, &Free};
 };
 
 // Installs the counting backend for a scope, starting from an empty cache on
-// the calling thread so that every block counted came from it.
+// the calling thread and an empty depot, so that every block counted came
+// from it.
 class ScopedCountingBackend {
  public:
   ScopedCountingBackend() {
-    FlushThreadCache();
+    Trim();
     CountingBackend::allocs = 0;
     CountingBackend::frees = 0;
     CountingBackend::fail = false;
     previous_ = SetBackend(&CountingBackend::kBackend);
   }
   ~ScopedCountingBackend() {
-    FlushThreadCache();
+    Trim();
     CountingBackend::fail = false;
     SetBackend(previous_);
   }
@@ -73,6 +78,25 @@ class ScopedDepth {
     SetCacheDepth(previous_);
     FlushThreadCache();
   }
+
+ private:
+  std::size_t previous_;
+};
+
+// Sets the depot budget for a scope (DEPOT-BUDGET; 0: no depot), starting
+// and ending with an empty depot.
+class ScopedDepotBudget {
+ public:
+  explicit ScopedDepotBudget(std::size_t bytes) : previous_(DepotBudget()) {
+    Trim();
+    SetDepotBudget(bytes);
+  }
+  ~ScopedDepotBudget() {
+    Trim();
+    SetDepotBudget(previous_);
+  }
+  ScopedDepotBudget(const ScopedDepotBudget&) = delete;
+  ScopedDepotBudget& operator=(const ScopedDepotBudget&) = delete;
 
  private:
   std::size_t previous_;

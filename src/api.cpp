@@ -4,6 +4,7 @@
 
 #include "build_config.h"
 #include "checked.h"
+#include "depot.h"
 #include "thread_cache.h"
 
 namespace concalloc {
@@ -30,7 +31,11 @@ void* AllocAligned(std::size_t size, std::size_t alignment) {
 
 void FlushThreadCache() noexcept { detail::FlushCache(); }
 
+void Trim() noexcept { detail::TrimAll(); }
+
 ThreadStats GetThreadStats() noexcept { return detail::CacheStats(); }
+
+GlobalStats GetGlobalStats() noexcept { return detail::DepotStats(); }
 
 ValidationResult Validate() noexcept { return detail::ValidateCache(); }
 

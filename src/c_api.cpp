@@ -25,4 +25,6 @@ void* concalloc_alloc_aligned(size_t size, size_t alignment) {
 
 void concalloc_flush_thread_cache(void) { concalloc::detail::FlushCache(); }
 
+void concalloc_trim(void) { concalloc::detail::TrimAll(); }
+
 }  // extern "C"

@@ -10,6 +10,7 @@
 
 #include "backend.h"
 #include "config.h"
+#include "depot.h"
 
 namespace concalloc::detail {
 
@@ -84,25 +85,90 @@ ThreadCache* LiveCache() noexcept {
   return tc;
 }
 
-// FLUSH-1: every cached block to the backend.
-void FlushBins(ThreadCache& tc) noexcept {
+// FLUSH-1: list c's blocks to the backend.
+void FlushList(ThreadCache& tc, std::size_t c) noexcept {
   const Backend& backend = CurrentBackend();
+  Bin& bin = tc.bins[c];
+  // Walk count blocks exactly, so that a corrupt list cannot loop forever.
+  const std::uint32_t count = tc.limit - bin.room;
+  BlockHeader* h = bin.head;
+  for (std::uint32_t k = 0; k < count && h != nullptr; ++k) {
+    if constexpr (kChecked) CheckedTakeFromList(h, c);
+    BlockHeader* next = DecodeLink(h->word);
+    if constexpr (kChecked) h->tag = MakeTag(c, kStateFreed);
+    if (kMutant != kMutantLostBlock || k != 0) backend.free(h);
+    h = next;
+  }
+  bin.head = nullptr;
+  bin.room = tc.limit;
+  tc.flushed[c] += count;
+  tc.backend_frees += count;
+}
+
+// DEPOT-EXIT (to_depot) or FLUSH-1: empties every list, each as one batch to
+// the depot when it takes it, else to the backend.
+void DrainBins(ThreadCache& tc, bool to_depot) noexcept {
+  const bool depot = to_depot && DepotBudgetBytes() > 0;
   for (std::size_t c = 0; c < kNumClasses; ++c) {
     Bin& bin = tc.bins[c];
-    // Walk count blocks exactly, so that a corrupt list cannot loop forever.
     const std::uint32_t count = tc.limit - bin.room;
-    BlockHeader* h = bin.head;
-    for (std::uint32_t k = 0; k < count && h != nullptr; ++k) {
-      if constexpr (kChecked) CheckedTakeFromList(h, c);
-      BlockHeader* next = DecodeLink(h->word);
-      if constexpr (kChecked) h->tag = MakeTag(c, kStateFreed);
-      if (kMutant != kMutantLostBlock || k != 0) backend.free(h);
-      h = next;
+    if (count == 0) continue;
+    if (depot && DepotPut(c, {bin.head, count})) {
+      bin.head = nullptr;
+      bin.room = tc.limit;
+      tc.to_depot[c] += count;
+    } else {
+      FlushList(tc, c);
     }
-    bin.head = nullptr;
-    tc.flushed[c] += count;
-    tc.backend_frees += count;
   }
+}
+
+// DEPOT-SPILL: list cls is full; its top max(1, limit / 2) blocks leave as
+// one batch, to the depot or (refused) the backend. Returns false when the
+// depot is off (depth 0 or budget 0): then nothing moves (CACHE-3).
+bool SpillBatch(ThreadCache& tc, std::size_t cls) noexcept {
+  if (tc.limit == 0 || DepotBudgetBytes() == 0) return false;
+  Bin& bin = tc.bins[cls];
+  const std::uint32_t n = tc.limit / 2 > 0 ? tc.limit / 2 : 1;
+  BlockHeader* head = bin.head;
+  BlockHeader* last = head;
+  for (std::uint32_t k = 1; k < n; ++k) last = DecodeLink(last->word);
+  bin.head = DecodeLink(last->word);
+  last->word = EncodeLink(nullptr);
+  bin.room += n;
+  if (DepotPut(cls, {head, n})) {
+    tc.to_depot[cls] += n;
+  } else {
+    FreeChain(head, n);
+    tc.flushed[cls] += n;
+    tc.backend_frees += n;
+  }
+  return true;
+}
+
+// DEPOT-REFILL: list cls is empty; takes a batch from the depot into it.
+// A batch longer than the list's room (made by a thread with a larger depth)
+// is cut, and its rest goes back to the depot or to the backend.
+bool RefillFromDepot(ThreadCache& tc, std::size_t cls) noexcept {
+  if (tc.limit == 0 || DepotBudgetBytes() == 0) return false;
+  Batch batch = DepotTake(cls);
+  if (batch.head == nullptr) return false;
+  Bin& bin = tc.bins[cls];
+  if (batch.count > bin.room) {
+    BlockHeader* last = batch.head;
+    for (std::uint32_t k = 1; k < bin.room; ++k) last = DecodeLink(last->word);
+    const Batch rest{DecodeLink(last->word), batch.count - bin.room};
+    last->word = EncodeLink(nullptr);
+    batch.count = bin.room;
+    if (!DepotPut(cls, rest)) {
+      FreeChain(rest.head, rest.count);
+      tc.backend_frees += rest.count;
+    }
+  }
+  bin.head = batch.head;
+  bin.room -= batch.count;
+  tc.refilled[cls] += batch.count;
+  return true;
 }
 
 // LIFE-1, LIFE-3: flush the calling thread's cache and never make another.
@@ -111,7 +177,7 @@ void TearDownCallingThread() noexcept {
   tl_state = CacheState::kDead;
   tl_cache = &g_no_cache;
   if (tc != nullptr) {
-    if constexpr (kMutant != kMutantLeakAtExit) FlushBins(*tc);
+    if constexpr (kMutant != kMutantLeakAtExit) DrainBins(*tc, true);  // DEPOT-EXIT
     DeleteCacheMemory(tc);
   }
 }
@@ -123,7 +189,12 @@ void OnThreadExit(void* cache) noexcept {
 // LIFE-3: exit() runs no key destructor for the thread that calls it; this
 // runs among the static destructors and returns that thread's cache. Frees
 // from later destructors take the static path.
-__attribute__((destructor)) void AtProcessExit() { TearDownCallingThread(); }
+// The depot is emptied too, so that nothing the library holds outlives the
+// process's last destructor (LIFE-1 under valgrind).
+__attribute__((destructor)) void AtProcessExit() {
+  TearDownCallingThread();
+  DepotTrim();
+}
 
 BlockHeader* NewBlock(std::size_t cls, bool fail_throws, ThreadCache* tc) {
   void* raw = CurrentBackend().alloc(kClassSize[cls]);
@@ -141,7 +212,15 @@ BlockHeader* NewBlock(std::size_t cls, bool fail_throws, ThreadCache* tc) {
 void* AllocSmallSlow(std::size_t cls, bool fail_throws) {
   // CACHE-2: the list is empty (a cache created just now is empty too).
   ThreadCache* tc = LiveCache();
-  if (tc != nullptr) tc->misses += 1;
+  if (tc != nullptr) {
+    tc->misses += 1;
+    if (RefillFromDepot(*tc, cls)) {  // DEPOT-REFILL
+      Bin& bin = tc->bins[cls];
+      void* p = PopBlock(bin, bin.head, cls);
+      RunInvariantWalk();
+      return p;
+    }
+  }
   BlockHeader* h = NewBlock(cls, fail_throws, tc);
   if (h == nullptr) return nullptr;
   RunInvariantWalk();
@@ -187,12 +266,13 @@ void FreeSlow(BlockHeader* h) noexcept {
   if (tag.kind < kNumClasses) {
     if (tc != nullptr) {
       Bin& bin = tc->bins[tag.kind];
-      if (bin.room != 0) {  // CACHE-3: the cache was just created
+      // CACHE-3: the cache was just created, or DEPOT-SPILL made room.
+      if (bin.room != 0 || SpillBatch(*tc, tag.kind)) {
         PushBlock(bin, h, tag.kind);
         RunInvariantWalk();
         return;
       }
-      tc->backend_frees += 1;  // CACHE-3: the list is full
+      tc->backend_frees += 1;  // CACHE-3: the list is full, no depot
     }
     if constexpr (kChecked) h->tag = MakeTag(tag.kind, kStateFreed);
     backend.free(h);
@@ -250,9 +330,14 @@ void CheckedPutOnList(BlockHeader* h, std::size_t cls) noexcept {
 
 void FlushCache() noexcept {
   if (tl_state != CacheState::kLive) return;
-  FlushBins(*tl_cache);
+  DrainBins(*tl_cache, false);
   ResetBins(*tl_cache);  // CONF-DEPTH: a flushed cache takes the current depth
   RunInvariantWalk();
+}
+
+void TrimAll() noexcept {
+  FlushCache();
+  DepotTrim();  // DEPOT-TRIM
 }
 
 ThreadStats CacheStats() noexcept {
@@ -266,6 +351,8 @@ ThreadStats CacheStats() noexcept {
     s.alloc_hits += tc.bins[c].hits;
     s.frees_cached += tc.bins[c].frees;
     s.flushed_blocks += tc.flushed[c];
+    s.depot_blocks_in += tc.refilled[c];
+    s.depot_blocks_out += tc.to_depot[c];
   }
   s.alloc_misses = tc.misses;
   s.backend_allocs = tc.backend_allocs;
@@ -319,21 +406,24 @@ ValidationResult CheckInvList(const ThreadCache& tc, std::size_t c) noexcept {
 
 ValidationResult CheckInvStats(const ThreadCache& tc, std::size_t c) noexcept {
   const Bin& bin = tc.bins[c];
-  if (std::uint64_t{tc.limit - bin.room} != bin.frees - bin.hits - tc.flushed[c])
-    return {"INV-STATS", bin.head, "cached != frees_cached - alloc_hits - flushed"};
+  if (std::uint64_t{tc.limit - bin.room} !=
+      bin.frees + tc.refilled[c] - bin.hits - tc.flushed[c] - tc.to_depot[c])
+    return {"INV-STATS", bin.head,
+            "cached != frees_cached + depot_blocks_in - alloc_hits - flushed - depot_blocks_out"};
   return kValid;
 }
 }  // namespace
 
 ValidationResult ValidateCache() noexcept {
-  if (tl_state != CacheState::kLive) return kValid;
-  const ThreadCache& tc = *tl_cache;
-  for (std::size_t c = 0; c < kNumClasses; ++c) {
-    if (ValidationResult r = CheckInvCacheBound(tc, c); !r) return r;
-    if (ValidationResult r = CheckInvList(tc, c); !r) return r;
-    if (ValidationResult r = CheckInvStats(tc, c); !r) return r;
+  if (tl_state == CacheState::kLive) {
+    const ThreadCache& tc = *tl_cache;
+    for (std::size_t c = 0; c < kNumClasses; ++c) {
+      if (ValidationResult r = CheckInvCacheBound(tc, c); !r) return r;
+      if (ValidationResult r = CheckInvList(tc, c); !r) return r;
+      if (ValidationResult r = CheckInvStats(tc, c); !r) return r;
+    }
   }
-  return kValid;
+  return ValidateDepot();
 }
 
 }  // namespace concalloc::detail

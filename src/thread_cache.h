@@ -35,7 +35,8 @@ enum class CacheState : std::uint32_t { kUnborn = 0, kCreating = 1, kLive = 2, k
 //   INV-CACHE-BOUND: count(c) <= depth.
 //   INV-TAG:         every block on list c has tag (kind c, kStateCached).
 //   INV-FILL:        (checked builds) each caller byte of those blocks is 0xDD.
-//   INV-STATS:       count(c) == bins[c].frees - bins[c].hits - flushed[c].
+//   INV-STATS:       count(c) == bins[c].frees + refilled[c] - bins[c].hits
+//                                - flushed[c] - to_depot[c].
 // Checkers: CheckInvList, CheckInvCacheBound, CheckInvTag, CheckInvFill,
 // CheckInvStats in thread_cache.cpp, run by Validate (VALIDATE-1).
 // Touched by its own thread only (CACHE-1). Its memory comes from the
@@ -47,9 +48,10 @@ struct alignas(64) ThreadCache {
   std::uint64_t misses;
   std::uint64_t backend_allocs;
   std::uint64_t backend_frees;
-  std::uint64_t flushed[kNumClasses];
+  std::uint64_t flushed[kNumClasses];   // blocks from list c to the backend
+  std::uint64_t refilled[kNumClasses];  // blocks from the depot into list c
+  std::uint64_t to_depot[kNumClasses];  // blocks from list c to the depot
 };
-static_assert(sizeof(ThreadCache) <= 4096, "a thread cache fits in one page");
 
 // The calling thread's cache. Before the thread has one (unborn) and after it
 // is torn down (dead) this points to g_no_cache, whose heads are all null and
@@ -87,6 +89,19 @@ CONCALLOC_ALWAYS_INLINE void PushBlock(Bin& bin, BlockHeader* h, std::size_t cls
   bin.head = h;
 }
 
+// CACHE-2: takes h, the top of bin's list of class cls.
+CONCALLOC_ALWAYS_INLINE void* PopBlock(Bin& bin, BlockHeader* h, std::size_t cls) noexcept {
+  if constexpr (kChecked) CheckedTakeFromList(h, cls);
+  bin.head = DecodeLink(h->word);
+  bin.room += 1;
+  if constexpr (kMutant == kMutantFastPathAtomic)
+    __atomic_fetch_add(&bin.hits, 1, __ATOMIC_RELAXED);
+  else
+    bin.hits += 1;
+  h->word = 0;
+  return UserOf(h);
+}
+
 // Fast path contract: a block of the size's class popped from the calling
 // thread's list, else the slow path; no lock, no atomic RMW (FAST-1).
 CONCALLOC_ALWAYS_INLINE void* AllocFast(std::size_t size, bool fail_throws) {
@@ -94,17 +109,7 @@ CONCALLOC_ALWAYS_INLINE void* AllocFast(std::size_t size, bool fail_throws) {
     const std::size_t cls = ClassOfSize(size);
     Bin& bin = tl_cache->bins[cls];
     BlockHeader* h = bin.head;
-    if (CONCALLOC_LIKELY(h != nullptr)) {  // CACHE-2
-      if constexpr (kChecked) CheckedTakeFromList(h, cls);
-      bin.head = DecodeLink(h->word);
-      bin.room += 1;
-      if constexpr (kMutant == kMutantFastPathAtomic)
-        __atomic_fetch_add(&bin.hits, 1, __ATOMIC_RELAXED);
-      else
-        bin.hits += 1;
-      h->word = 0;
-      return UserOf(h);
-    }
+    if (CONCALLOC_LIKELY(h != nullptr)) return PopBlock(bin, h, cls);  // CACHE-2
     return AllocSmallSlow(cls, fail_throws);
   }
   return AllocLarge(size, fail_throws);
@@ -132,6 +137,7 @@ CONCALLOC_ALWAYS_INLINE void FreeFast(void* p) noexcept {
 
 // Cache maintenance (thread_cache.cpp).
 void FlushCache() noexcept;
+void TrimAll() noexcept;
 ValidationResult ValidateCache() noexcept;
 ThreadStats CacheStats() noexcept;
 

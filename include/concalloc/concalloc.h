@@ -26,6 +26,8 @@ CONCALLOC_API size_t concalloc_usable_size(const void* p);
 CONCALLOC_API void* concalloc_alloc_aligned(size_t size, size_t alignment);
 /* CAPI-1: like concalloc::FlushThreadCache. */
 CONCALLOC_API void concalloc_flush_thread_cache(void);
+/* CAPI-1: like concalloc::Trim. */
+CONCALLOC_API void concalloc_trim(void);
 
 #ifdef __cplusplus
 }  // extern "C"
@@ -66,22 +68,51 @@ CONCALLOC_API bool SetCacheDepth(std::size_t depth) noexcept;
 // CONF-DEPTH: the depth that the next thread cache created will get.
 CONCALLOC_API std::size_t CacheDepth() noexcept;
 
+// DEPOT-BUDGET: the bound, in bytes, on the blocks held by the shared depot
+// (default 8 MiB, or CONCALLOC_DEPOT_BYTES). 0 turns the depot off: the
+// original's behaviour exactly. Returns false, changing nothing, above
+// kMaxDepotBytes.
+constexpr std::size_t kMaxDepotBytes = std::size_t{1} << 40;
+CONCALLOC_API bool SetDepotBudget(std::size_t bytes) noexcept;
+CONCALLOC_API std::size_t DepotBudget() noexcept;
+
+// DEPOT-TRIM: gives the calling thread's cached blocks and every block in the
+// depot back to the backend.
+CONCALLOC_API void Trim() noexcept;
+
 // STATS-1: counters of the calling thread's cache. The equations between
 // them are INV-STATS in the spec.
 struct ThreadStats {
-  std::size_t cached_blocks;    // blocks now in this thread's cache
-  std::size_t cached_bytes;     // their size, headers included
-  std::uint64_t alloc_hits;     // Alloc served from this cache
-  std::uint64_t alloc_misses;   // cacheable Alloc that found its list empty
-  std::uint64_t frees_cached;   // Free that put a block into this cache
-  std::uint64_t flushed_blocks; // blocks moved from this cache to the backend
-                                // by FlushThreadCache (thread exit: LIFE-1)
-  std::uint64_t backend_allocs; // blocks this thread took from the backend
-  std::uint64_t backend_frees;  // blocks this thread gave to the backend
+  std::size_t cached_blocks;       // blocks now in this thread's cache
+  std::size_t cached_bytes;        // their size, headers included
+  std::uint64_t alloc_hits;        // Alloc served from this cache
+  std::uint64_t alloc_misses;      // cacheable Alloc that found its list empty
+  std::uint64_t frees_cached;      // Free that put a block into this cache
+  std::uint64_t flushed_blocks;    // blocks moved from this cache to the backend
+                                   // (FlushThreadCache, Trim, batches the depot
+                                   // refused)
+  std::uint64_t depot_blocks_in;   // blocks moved into this cache from the depot
+  std::uint64_t depot_blocks_out;  // blocks moved from this cache to the depot
+  std::uint64_t backend_allocs;    // blocks this thread took from the backend
+  std::uint64_t backend_frees;     // blocks this thread gave to the backend
 };
 CONCALLOC_API ThreadStats GetThreadStats() noexcept;
 
-// VALIDATE-1: walks the calling thread's cache and checks every invariant
+// STATS-2: counters of the shared depot.
+struct GlobalStats {
+  std::size_t depot_budget;        // DEPOT-BUDGET in force
+  std::size_t depot_bytes;         // bytes of the blocks in the depot now
+  std::size_t depot_blocks;        // blocks in the depot now
+  std::size_t depot_batches;       // batches in the depot now
+  std::uint64_t batches_put;       // batches the depot accepted
+  std::uint64_t batches_taken;     // batches threads took from it
+  std::uint64_t batches_refused;   // batches sent to the backend instead
+  std::uint64_t blocks_trimmed;    // blocks Trim gave from the depot to the backend
+};
+CONCALLOC_API GlobalStats GetGlobalStats() noexcept;
+
+// VALIDATE-1: walks the calling thread's cache and the depot and checks
+// every invariant
 // (INV-*). `clause` is nullptr when all hold; otherwise the first violated
 // clause ID, the address involved and a short reason (static strings).
 struct ValidationResult {

@@ -1,0 +1,200 @@
+#include "depot.h"
+
+#include <pthread.h>
+
+#include <atomic>
+
+#include "backend.h"
+#include "checked.h"
+#include "platform.h"
+
+namespace concalloc {
+namespace detail {
+namespace {
+
+// The depot. Under `lock`, for every class c:
+//   INV-DEPOT:        each of the nbatches[c] batches is a chain of exactly
+//                     its count blocks, tagged cached in class c;
+//                     nbatches[c] <= kDepotSlots;
+//                     bytes == sum over batches of count * kClassSize[c];
+//   INV-DEPOT-BOUND:  bytes <= the budget in force when each batch was put.
+// Checker: ValidateDepot. The lock is held for O(1) work per batch.
+struct Depot {
+  pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+  std::size_t bytes = 0;
+  std::size_t blocks = 0;
+  std::size_t batches = 0;
+  std::uint32_t nbatches[kNumClasses] = {};
+  Batch slots[kNumClasses][kDepotSlots] = {};
+  std::uint64_t batches_put = 0;
+  std::uint64_t batches_taken = 0;
+  std::uint64_t batches_refused = 0;
+  std::uint64_t blocks_trimmed = 0;
+};
+Depot g_depot;
+
+constexpr std::size_t kDefaultDepotBytes = std::size_t{8} << 20;
+// -1 until the environment is read or SetDepotBudget is called.
+std::atomic<long long> g_budget{-1};
+
+std::size_t ParseBudget(const char* text) noexcept {
+  if (text == nullptr || *text == '\0') return kDefaultDepotBytes;
+  std::size_t v = 0;
+  for (const char* c = text; *c != '\0'; ++c) {
+    if (*c < '0' || *c > '9') return kDefaultDepotBytes;
+    v = v * 10 + static_cast<std::size_t>(*c - '0');
+    if (v > kMaxDepotBytes) return kDefaultDepotBytes;
+  }
+  return v;
+}
+
+// LIFE-4: fork() while another thread holds the lock must not leave the
+// child's depot locked: the lock is taken around fork.
+void PrepareFork() { pthread_mutex_lock(&g_depot.lock); }
+void AfterFork() { pthread_mutex_unlock(&g_depot.lock); }
+
+class Locked {
+ public:
+  Locked() {
+    static const bool registered = pthread_atfork(&PrepareFork, &AfterFork, &AfterFork) == 0;
+    (void)registered;
+    pthread_mutex_lock(&g_depot.lock);
+  }
+  ~Locked() { pthread_mutex_unlock(&g_depot.lock); }
+  Locked(const Locked&) = delete;
+  Locked& operator=(const Locked&) = delete;
+};
+
+}  // namespace
+
+void FreeChain(BlockHeader* h, std::uint32_t count) noexcept {
+  const Backend& backend = CurrentBackend();
+  for (std::uint32_t k = 0; k < count && h != nullptr; ++k) {
+    BlockHeader* next = DecodeLink(h->word);
+    backend.free(h);
+    h = next;
+  }
+}
+
+std::size_t DepotBudgetBytes() noexcept {
+  long long v = g_budget.load(std::memory_order_relaxed);
+  if (v >= 0) return static_cast<std::size_t>(v);
+  long long expected = -1;
+  const auto parsed =
+      static_cast<long long>(ParseBudget(platform::GetEnv("CONCALLOC_DEPOT_BYTES")));
+  g_budget.compare_exchange_strong(expected, parsed, std::memory_order_relaxed);
+  return static_cast<std::size_t>(g_budget.load(std::memory_order_relaxed));
+}
+
+bool DepotPut(std::size_t cls, Batch batch) noexcept {
+  const std::size_t bytes = std::size_t{batch.count} * kClassSize[cls];
+  const std::size_t budget = DepotBudgetBytes();
+  Locked lock;
+  // DEPOT-BUDGET, DEPOT-SLOTS
+  if (g_depot.nbatches[cls] == kDepotSlots || bytes > budget || g_depot.bytes > budget - bytes) {
+    g_depot.batches_refused += 1;
+    return false;
+  }
+  g_depot.slots[cls][g_depot.nbatches[cls]++] = batch;
+  g_depot.bytes += bytes;
+  g_depot.blocks += batch.count;
+  g_depot.batches += 1;
+  g_depot.batches_put += 1;
+  return true;
+}
+
+namespace {
+// The newest batch of the class, or {nullptr, 0}; the caller holds the lock.
+Batch TakeLocked(std::size_t cls) noexcept {
+  if (g_depot.nbatches[cls] == 0) return {nullptr, 0};
+  const Batch batch = g_depot.slots[cls][--g_depot.nbatches[cls]];
+  g_depot.slots[cls][g_depot.nbatches[cls]] = {nullptr, 0};
+  g_depot.bytes -= std::size_t{batch.count} * kClassSize[cls];
+  g_depot.blocks -= batch.count;
+  g_depot.batches -= 1;
+  return batch;
+}
+}  // namespace
+
+Batch DepotTake(std::size_t cls) noexcept {
+  Locked lock;
+  const Batch batch = TakeLocked(cls);
+  if (batch.head != nullptr) g_depot.batches_taken += 1;
+  return batch;
+}
+
+void DepotTrim() noexcept {
+  for (std::size_t c = 0; c < kNumClasses; ++c) {
+    Batch taken[kDepotSlots];
+    std::size_t n = 0;
+    {
+      Locked lock;
+      for (Batch b = TakeLocked(c); b.head != nullptr; b = TakeLocked(c)) {
+        taken[n++] = b;
+        g_depot.blocks_trimmed += b.count;
+      }
+    }
+    for (std::size_t i = 0; i < n; ++i) FreeChain(taken[i].head, taken[i].count);
+  }
+}
+
+GlobalStats DepotStats() noexcept {
+  GlobalStats s{};
+  s.depot_budget = DepotBudgetBytes();
+  Locked lock;
+  s.depot_bytes = g_depot.bytes;
+  s.depot_blocks = g_depot.blocks;
+  s.depot_batches = g_depot.batches;
+  s.batches_put = g_depot.batches_put;
+  s.batches_taken = g_depot.batches_taken;
+  s.batches_refused = g_depot.batches_refused;
+  s.blocks_trimmed = g_depot.blocks_trimmed;
+  return s;
+}
+
+std::uint32_t ChainLength(const BlockHeader* h, std::uint32_t limit) noexcept {
+  std::uint32_t n = 0;
+  while (h != nullptr && n <= limit) {
+    if ((reinterpret_cast<std::uintptr_t>(h) & (kAlignment - 1)) != 0) return limit + 1;
+    ++n;
+    h = DecodeLink(h->word);
+  }
+  return n;
+}
+
+ValidationResult ValidateDepot() noexcept {
+  Locked lock;
+  std::size_t bytes = 0, blocks = 0, batches = 0;
+  for (std::size_t c = 0; c < kNumClasses; ++c) {
+    if (g_depot.nbatches[c] > kDepotSlots)
+      return {"INV-DEPOT", &g_depot.nbatches[c], "more batches than slots"};
+    for (std::uint32_t i = 0; i < g_depot.nbatches[c]; ++i) {
+      const Batch& b = g_depot.slots[c][i];
+      if (ChainLength(b.head, b.count) != b.count)
+        return {"INV-DEPOT", b.head, "a depot batch's chain does not have its count"};
+      for (const BlockHeader* h = b.head; h != nullptr; h = DecodeLink(h->word)) {
+        const Tag tag = DecodeTag(h->tag);
+        if (!tag.magic_ok || tag.kind != c || (kChecked && tag.state != kStateCached))
+          return {"INV-DEPOT", h, "a depot block is not tagged as cached in its class"};
+      }
+      bytes += std::size_t{b.count} * kClassSize[c];
+      blocks += b.count;
+      batches += 1;
+    }
+  }
+  if (bytes != g_depot.bytes || blocks != g_depot.blocks || batches != g_depot.batches)
+    return {"INV-DEPOT", &g_depot, "the depot's totals do not match its batches"};
+  return {nullptr, nullptr, nullptr};
+}
+
+}  // namespace detail
+
+bool SetDepotBudget(std::size_t bytes) noexcept {
+  if (bytes > kMaxDepotBytes) return false;
+  detail::g_budget.store(static_cast<long long>(bytes), std::memory_order_relaxed);
+  return true;
+}
+
+std::size_t DepotBudget() noexcept { return detail::DepotBudgetBytes(); }
+
+}  // namespace concalloc
