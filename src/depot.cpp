@@ -2,10 +2,9 @@
 
 #include <pthread.h>
 
-#include <atomic>
-
 #include "backend.h"
 #include "checked.h"
+#include "config.h"
 #include "platform.h"
 
 namespace concalloc {
@@ -32,21 +31,6 @@ struct Depot {
   std::uint64_t blocks_trimmed = 0;
 };
 Depot g_depot;
-
-constexpr std::size_t kDefaultDepotBytes = std::size_t{8} << 20;
-// -1 until the environment is read or SetDepotBudget is called.
-std::atomic<long long> g_budget{-1};
-
-std::size_t ParseBudget(const char* text) noexcept {
-  if (text == nullptr || *text == '\0') return kDefaultDepotBytes;
-  std::size_t v = 0;
-  for (const char* c = text; *c != '\0'; ++c) {
-    if (*c < '0' || *c > '9') return kDefaultDepotBytes;
-    v = v * 10 + static_cast<std::size_t>(*c - '0');
-    if (v > kMaxDepotBytes) return kDefaultDepotBytes;
-  }
-  return v;
-}
 
 // LIFE-4: fork() while another thread holds the lock must not leave the
 // child's depot locked: the lock is taken around fork.
@@ -76,15 +60,7 @@ void FreeChain(BlockHeader* h, std::uint32_t count) noexcept {
   }
 }
 
-std::size_t DepotBudgetBytes() noexcept {
-  long long v = g_budget.load(std::memory_order_relaxed);
-  if (v >= 0) return static_cast<std::size_t>(v);
-  long long expected = -1;
-  const auto parsed =
-      static_cast<long long>(ParseBudget(platform::GetEnv("CONCALLOC_DEPOT_BYTES")));
-  g_budget.compare_exchange_strong(expected, parsed, std::memory_order_relaxed);
-  return static_cast<std::size_t>(g_budget.load(std::memory_order_relaxed));
-}
+std::size_t DepotBudgetBytes() noexcept { return g_depot_budget.Get(); }
 
 bool DepotPut(std::size_t cls, Batch batch) noexcept {
   const std::size_t bytes = std::size_t{batch.count} * kClassSize[cls];
@@ -188,13 +164,4 @@ ValidationResult ValidateDepot() noexcept {
 }
 
 }  // namespace detail
-
-bool SetDepotBudget(std::size_t bytes) noexcept {
-  if (bytes > kMaxDepotBytes) return false;
-  detail::g_budget.store(static_cast<long long>(bytes), std::memory_order_relaxed);
-  return true;
-}
-
-std::size_t DepotBudget() noexcept { return detail::DepotBudgetBytes(); }
-
 }  // namespace concalloc

@@ -44,7 +44,7 @@ void FillUser(BlockHeader* h, std::size_t bytes, unsigned char fill) noexcept {
 
 // CONF-DEPTH: an empty cache takes the configured depth.
 void ResetBins(ThreadCache& tc) noexcept {
-  const std::uint32_t depth = static_cast<std::uint32_t>(ConfiguredDepth());
+  const std::uint32_t depth = static_cast<std::uint32_t>(g_cache_depth.Get());
   tc.depth = depth;
   tc.limit = kMutant == kMutantCacheBound ? depth + 1 : depth;
   for (Bin& bin : tc.bins) {

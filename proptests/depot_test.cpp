@@ -1,0 +1,293 @@
+// The shared depot (DEPOT-*): batches between thread caches, its bound, its
+// off switch, trim, fork, and generated multi-threaded scripts checked
+// against the global conservation equation (INV-CONSERVE).
+#include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <concalloc/concalloc.h>
+
+#include "test_backend.h"
+
+namespace {
+
+using concalloc::test::CountingBackend;
+using concalloc::test::ScopedCountingBackend;
+using concalloc::test::ScopedDepotBudget;
+using concalloc::test::ScopedDepth;
+
+constexpr std::size_t kBig = std::size_t{8} << 20;
+
+std::vector<void*> AllocN(std::size_t n, std::size_t size) {
+  std::vector<void*> v;
+  for (std::size_t i = 0; i < n; ++i) v.push_back(concalloc::Alloc(size));
+  return v;
+}
+void FreeAll(const std::vector<void*>& v) {
+  for (void* p : v) concalloc::Free(p);
+}
+
+TEST(Depot, FullListSpillsHalfOfItAsOneBatch) {
+  ScopedCountingBackend backend;
+  ScopedDepotBudget depot(kBig);
+  ScopedDepth depth(4);
+  const std::uint64_t out0 = concalloc::GetThreadStats().depot_blocks_out;
+  FreeAll(AllocN(5, 100));  // the 5th Free finds the list full
+  const concalloc::ThreadStats t = concalloc::GetThreadStats();
+  const concalloc::GlobalStats g = concalloc::GetGlobalStats();
+  EXPECT_EQ(t.depot_blocks_out - out0, 2u) << "DEPOT-SPILL: max(1, depth / 2) blocks";
+  EXPECT_EQ(t.cached_blocks, 3u) << "DEPOT-SPILL: 4 - 2 + 1";
+  EXPECT_EQ(g.depot_batches, 1u) << "DEPOT-SPILL: one batch";
+  EXPECT_EQ(g.depot_blocks, 2u) << "DEPOT-SPILL";
+  EXPECT_EQ(g.depot_bytes, 2u * 128u) << "DEPOT-SPILL: class of 100 bytes is 128";
+  EXPECT_EQ(CountingBackend::Outstanding(), 5) << "DEPOT-SPILL: nothing went to the backend";
+  EXPECT_TRUE(concalloc::Validate()) << "INV-DEPOT";
+}
+
+TEST(Depot, EmptyListTakesABatchBeforeTheBackend) {
+  ScopedCountingBackend backend;
+  ScopedDepotBudget depot(kBig);
+  ScopedDepth depth(4);
+  std::thread([] { FreeAll(AllocN(4, 100)); }).join();  // exit: a batch of 4
+  ASSERT_EQ(concalloc::GetGlobalStats().depot_blocks, 4u) << "DEPOT-EXIT";
+  const long taken = CountingBackend::allocs.load();
+  const std::uint64_t in0 = concalloc::GetThreadStats().depot_blocks_in;
+  const std::uint64_t batches0 = concalloc::GetGlobalStats().batches_taken;
+  std::vector<void*> v = AllocN(4, 100);
+  EXPECT_EQ(CountingBackend::allocs.load(), taken) << "DEPOT-REFILL: no backend call";
+  EXPECT_EQ(concalloc::GetThreadStats().depot_blocks_in - in0, 4u) << "DEPOT-REFILL";
+  EXPECT_EQ(concalloc::GetGlobalStats().batches_taken - batches0, 1u) << "DEPOT-REFILL: one batch";
+  EXPECT_EQ(concalloc::GetGlobalStats().depot_blocks, 0u) << "DEPOT-REFILL";
+  FreeAll(v);
+  EXPECT_TRUE(concalloc::Validate()) << "INV-DEPOT";
+}
+
+TEST(Depot, ABatchLongerThanTheListIsCut) {
+  ScopedCountingBackend backend;
+  ScopedDepotBudget depot(kBig);
+  ScopedDepth depth(8);
+  std::thread([] { FreeAll(AllocN(8, 40)); }).join();  // a batch of 8
+  concalloc::SetCacheDepth(3);
+  concalloc::FlushThreadCache();  // this thread's lists now hold 3
+  const std::uint64_t in0 = concalloc::GetThreadStats().depot_blocks_in;
+  void* p = concalloc::Alloc(40);
+  const concalloc::ThreadStats t = concalloc::GetThreadStats();
+  EXPECT_EQ(t.depot_blocks_in - in0, 3u) << "DEPOT-REFILL: cut to the room";
+  EXPECT_EQ(t.cached_blocks, 2u) << "DEPOT-REFILL";
+  EXPECT_EQ(concalloc::GetGlobalStats().depot_blocks, 5u) << "DEPOT-REFILL: the rest went back";
+  EXPECT_TRUE(concalloc::Validate()) << "INV-CACHE-BOUND, INV-DEPOT";
+  concalloc::Free(p);
+}
+
+TEST(Depot, BudgetBoundsTheDepotAndRefusedBatchesGoToTheBackend) {
+  ScopedCountingBackend backend;
+  ScopedDepotBudget depot(2 * 128);  // room for one batch of two 128-byte blocks
+  ScopedDepth depth(4);
+  const std::uint64_t refused0 = concalloc::GetGlobalStats().batches_refused;
+  const std::uint64_t flushed0 = concalloc::GetThreadStats().flushed_blocks;
+  std::vector<void*> v = AllocN(12, 100);
+  FreeAll(v);  // spills at the 5th, 7th, 9th and 11th Free
+  const concalloc::GlobalStats g = concalloc::GetGlobalStats();
+  EXPECT_LE(g.depot_bytes, g.depot_budget) << "INV-DEPOT-BOUND";
+  EXPECT_EQ(g.depot_batches, 1u) << "DEPOT-BUDGET";
+  EXPECT_EQ(g.batches_refused - refused0, 3u) << "DEPOT-BUDGET";
+  EXPECT_EQ(concalloc::GetThreadStats().flushed_blocks - flushed0, 6u)
+      << "DEPOT-BUDGET: to the backend";
+  EXPECT_EQ(CountingBackend::Outstanding(), 6) << "DEPOT-BUDGET: 4 cached + 2 in the depot";
+}
+
+TEST(Depot, BudgetZeroIsTheOriginalBehaviour) {
+  ScopedCountingBackend backend;
+  ScopedDepotBudget depot(0);
+  ScopedDepth depth(4);
+  const concalloc::GlobalStats g0 = concalloc::GetGlobalStats();
+  FreeAll(AllocN(6, 100));
+  std::thread([] { FreeAll(AllocN(6, 100)); }).join();
+  const concalloc::GlobalStats g = concalloc::GetGlobalStats();
+  EXPECT_EQ(g.batches_put - g0.batches_put + g.batches_taken - g0.batches_taken + g.depot_blocks,
+            0u)
+      << "DEPOT-OFF: never used";
+  EXPECT_EQ(concalloc::GetThreadStats().cached_blocks, 4u) << "DEPOT-OFF: CACHE-3";
+  EXPECT_EQ(CountingBackend::Outstanding(), 4) << "DEPOT-OFF: overflow and exit to the backend";
+}
+
+TEST(Depot, TrimEmptiesTheDepotAndTheCallingThreadsCache) {
+  ScopedCountingBackend backend;
+  ScopedDepotBudget depot(kBig);
+  std::thread([] { FreeAll(AllocN(50, 300)); }).join();
+  FreeAll(AllocN(10, 700));
+  void* live = concalloc::Alloc(10);
+  ASSERT_GT(concalloc::GetGlobalStats().depot_blocks, 0u);
+  concalloc::Trim();
+  EXPECT_EQ(concalloc::GetGlobalStats().depot_blocks, 0u) << "DEPOT-TRIM";
+  EXPECT_EQ(concalloc::GetThreadStats().cached_blocks, 0u) << "DEPOT-TRIM";
+  EXPECT_EQ(CountingBackend::Outstanding(), 1) << "DEPOT-TRIM: only the live block";
+  concalloc::Free(live);
+  concalloc_trim();
+  EXPECT_EQ(CountingBackend::Outstanding(), 0) << "DEPOT-TRIM: the C form";
+}
+
+TEST(Depot, ProducerConsumerReusesMemoryThroughTheDepot) {
+  for (const std::size_t budget : {kBig, std::size_t{0}}) {
+    ScopedCountingBackend backend;
+    ScopedDepotBudget depot(budget);
+    constexpr int kBlocks = 20000;
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<void*> queue;
+    bool done = false;
+    std::uint64_t producer_backend_allocs = 0;
+    std::thread consumer([&] {
+      for (;;) {
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait(lock, [&] { return !queue.empty() || done; });
+        if (queue.empty()) return;
+        void* p = queue.front();
+        queue.pop_front();
+        cv.notify_all();
+        lock.unlock();
+        concalloc::Free(p);
+      }
+    });
+    std::thread producer([&] {
+      for (int i = 0; i < kBlocks; ++i) {
+        void* p = concalloc::Alloc(64);
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait(lock, [&] { return queue.size() < 64; });  // a bounded hand-off
+        queue.push_back(p);
+        cv.notify_all();
+      }
+      producer_backend_allocs = concalloc::GetThreadStats().backend_allocs;
+      std::lock_guard<std::mutex> lock(mu);
+      done = true;
+      cv.notify_all();
+    });
+    producer.join();
+    consumer.join();
+    if (budget > 0)
+      EXPECT_LT(producer_backend_allocs, std::uint64_t{kBlocks} / 2)
+          << "DEPOT-REFILL: freed blocks come back to the producer";
+    else
+      EXPECT_EQ(producer_backend_allocs, std::uint64_t{kBlocks})
+          << "DEPOT-OFF: the original's weakness, every Alloc misses";
+    EXPECT_EQ(CountingBackend::OutsideDepot(), 0) << "INV-CONSERVE";
+  }
+}
+
+TEST(Depot, ForkWhileOtherThreadsUseTheDepot) {
+  ScopedDepotBudget depot(kBig);
+  ScopedDepth depth(2);
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> busy;
+  for (int t = 0; t < 2; ++t)
+    busy.emplace_back([&] {
+      while (!stop.load()) FreeAll(AllocN(5, 48));  // spills and refills
+    });
+  for (int round = 0; round < 20; ++round) {
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      FreeAll(AllocN(50, 48));  // takes the depot lock
+      concalloc::Trim();
+      _exit(concalloc::Validate() ? 0 : 1);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "LIFE-4: depot after fork";
+  }
+  stop = true;
+  for (std::thread& t : busy) t.join();
+}
+
+TEST(Depot, EnvironmentSetsTheBudgetAtStartUp) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  ::setenv("CONCALLOC_DEPOT_BYTES", "0", 1);
+  EXPECT_EXIT(std::exit(concalloc::DepotBudget() == 0 ? 0 : 1), ::testing::ExitedWithCode(0), "")
+      << "DEPOT-BUDGET: CONCALLOC_DEPOT_BYTES=0";
+  ::setenv("CONCALLOC_DEPOT_BYTES", "nonsense", 1);
+  EXPECT_EXIT(std::exit(concalloc::DepotBudget() == (8u << 20) ? 0 : 1),
+              ::testing::ExitedWithCode(0), "")
+      << "DEPOT-BUDGET: an invalid value is ignored";
+  ::unsetenv("CONCALLOC_DEPOT_BYTES");
+  EXPECT_FALSE(concalloc::SetDepotBudget(concalloc::kMaxDepotBytes + 1)) << "DEPOT-BUDGET";
+}
+
+// Generated multi-threaded scripts: each thread runs a sequence of Alloc,
+// Free, hand-over (give a block to the next thread), flush and exit; then the
+// global conservation equation must hold from the counters alone.
+enum class Op { kAlloc, kFree, kHandOver, kFlush, kExit };
+
+RC_GTEST_PROP(Depot, ThreadScriptsConserveBlocks, ()) {
+  const std::size_t threads = *rc::gen::inRange<std::size_t>(2, 5);
+  const std::size_t depth = *rc::gen::inRange<std::size_t>(0, 5);
+  const std::size_t budget = *rc::gen::elementOf(std::vector<std::size_t>{0, 1024, kBig});
+  std::vector<std::vector<std::pair<Op, std::size_t>>> scripts;
+  for (std::size_t t = 0; t < threads; ++t)
+    scripts.push_back(*rc::gen::container<std::vector<std::pair<Op, std::size_t>>>(
+        rc::gen::pair(rc::gen::element(Op::kAlloc, Op::kAlloc, Op::kFree, Op::kHandOver,
+                                       Op::kFlush, Op::kExit),
+                      rc::gen::element<std::size_t>(0, 16, 100, 1000, 5000, 20000))));
+  ScopedDepth scoped_depth(depth);
+  ScopedCountingBackend backend;
+  ScopedDepotBudget depot(budget);
+  std::mutex mu;
+  std::vector<std::vector<void*>> mailbox(threads);  // blocks handed to thread t
+  std::vector<void*> leftovers;
+  std::atomic<long> bad{0};
+  std::vector<std::thread> pool;
+  for (std::size_t t = 0; t < threads; ++t)
+    pool.emplace_back([&, t] {
+      std::vector<void*> mine;
+      for (const auto& [op, size] : scripts[t]) {
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          mine.insert(mine.end(), mailbox[t].begin(), mailbox[t].end());
+          mailbox[t].clear();
+        }
+        if (op == Op::kAlloc) {
+          mine.push_back(concalloc::Alloc(size));
+        } else if (op == Op::kFree && !mine.empty()) {
+          concalloc::Free(mine.back());
+          mine.pop_back();
+        } else if (op == Op::kHandOver && !mine.empty()) {
+          std::lock_guard<std::mutex> lock(mu);
+          mailbox[(t + 1) % threads].push_back(mine.back());
+          mine.pop_back();
+        } else if (op == Op::kFlush) {
+          concalloc::FlushThreadCache();
+        } else if (op == Op::kExit) {
+          break;
+        }
+        if (!concalloc::Validate()) bad.fetch_add(1);
+      }
+      std::lock_guard<std::mutex> lock(mu);
+      leftovers.insert(leftovers.end(), mine.begin(), mine.end());
+    });
+  for (std::thread& th : pool) th.join();
+  for (auto& box : mailbox) leftovers.insert(leftovers.end(), box.begin(), box.end());
+  RC_ASSERT(bad.load() == 0L);
+  // INV-CONSERVE: every block taken from the backend is live, cached (the
+  // threads have exited: none is), in the depot, or returned.
+  const long live = static_cast<long>(leftovers.size());
+  const long depot_blocks = static_cast<long>(concalloc::GetGlobalStats().depot_blocks);
+  const long cached = static_cast<long>(concalloc::GetThreadStats().cached_blocks);
+  if (CountingBackend::allocs.load() != live + depot_blocks + cached + CountingBackend::frees.load())
+    RC_FAIL("INV-CONSERVE: taken " + std::to_string(CountingBackend::allocs.load()) + " != live " +
+            std::to_string(live) + " + depot " + std::to_string(depot_blocks) + " + returned " +
+            std::to_string(CountingBackend::frees.load()));
+  if (concalloc::GetGlobalStats().depot_bytes > budget) RC_FAIL("INV-DEPOT-BOUND");
+  FreeAll(leftovers);
+}
+
+}  // namespace
