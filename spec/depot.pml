@@ -1,0 +1,397 @@
+/*
+ * depot.pml: the thread caches, the shared depot and the backend of
+ * concalloc (spec/SPEC.md, sections 5 and 11), as a Promela model.
+ *
+ * Run by spec/run-spin (all properties, all mutants). By hand:
+ *   safety (INV-OWNERSHIP, INV-CONSERVE, INV-CACHE-BOUND, INV-DEPOT-BOUND,
+ *   DEPOT-NO-DEADLOCK: assertions and invalid end states):
+ *     spin -a depot.pml && cc -O2 -DSAFETY -DNOCLAIM -DCOLLAPSE -o pan pan.c && ./pan -m100000
+ *   progress (DEPOT-PROGRESS: every Alloc returns, under weak fairness):
+ *     spin -a depot.pml && cc -O2 -DCOLLAPSE -o pan pan.c && ./pan -a -f -m100000 -N progress
+ *   a mutant: add -DMUTANT_<NAME> to spin, e.g. spin -DMUTANT_LOST_BATCH -a depot.pml
+ *
+ * Bounds (exhaustive, no -DBITSTATE): NT threads, each doing up to OPS
+ * operations then exiting; NC classes; NB blocks (NB / NC per class; when a
+ * class has none left in the backend, Alloc fails as on ALLOC-4); DEPTH per
+ * list; SLOTS batches per class
+ * in the depot; BUDGET blocks in the depot (the byte budget, with every
+ * class one unit big). Every thread has the same depth, so the C++ path that
+ * cuts a batch longer than the list (RefillFromDepot) is not modelled.
+ *
+ * Model -> C++ (src/):
+ *   proctype Thread(me)     a thread calling concalloc; its operations:
+ *     Alloc                 AllocFast / AllocSmallSlow / RefillFromDepot
+ *     Free                  FreeFast / FreeSlow / SpillBatch / PushBlock
+ *     HandOver              the program passing a live block to another thread
+ *     Flush                 FlushCache / DrainBins(to_depot = false)
+ *     Trim                  TrimAll / DepotTrim
+ *     exit                  TearDownCallingThread / DrainBins(to_depot = true)
+ *   list[], top[]           ThreadCache::bins[c] (head and count = limit - room)
+ *   hand[], hcnt[]          the local Batch of SpillBatch / RefillFromDepot /
+ *                           DrainBins / DepotTrim, between lock and list
+ *   dblk[], dcnt[], nbatch[] Depot::slots, Depot::nbatches
+ *   dblocks                 Depot::bytes (in units of one block)
+ *   lock                    Depot::lock (pthread mutex)
+ *   owner[]                 live blocks, held by the program
+ *   inbackend[]             blocks in the backend (CurrentBackend())
+ */
+
+#ifndef NT
+#define NT 3
+#endif
+#define NC 2
+#ifndef NB
+#define NB 6
+#endif
+#ifndef DEPTH
+#define DEPTH 1
+#endif
+#if DEPTH >= 2                  /* SpillBatch: max(1, DEPTH / 2) */
+#define BATCH (DEPTH / 2)
+#else
+#define BATCH 1
+#endif
+#define SLOTS 2
+#ifndef BUDGET
+#define BUDGET 2
+#endif
+#ifndef OPS
+#define OPS 2
+#endif
+#define HCAP (SLOTS * DEPTH)    /* a hand holds a batch, or a class's whole depot */
+#define NONE 255
+
+/* ThreadCache lists: list (t, c) is list[(t*NC + c)*(DEPTH+1) + 0 .. top-1]
+ * (one spare slot per list, used only by MUTANT_OVER_BOUND). */
+byte list[NT * NC * (DEPTH + 1)];
+byte top[NT * NC];
+/* Depot: batch s of class c is dblk[(c*SLOTS + s)*DEPTH + 0 .. dcnt-1]. */
+byte dblk[NC * SLOTS * DEPTH];
+byte dcnt[NC * SLOTS];
+byte nbatch[NC];
+byte dblocks;
+byte lock;                       /* 0: free; t + 1: held by thread t */
+/* A thread's hand: blocks it moves outside any list or the depot. */
+byte hand[NT * HCAP];
+byte hcnt[NT];
+byte owner[NB];                  /* 0: not live; t + 1: live in thread t */
+bool inbackend[NB];
+bool want[NT];                   /* thread t is inside Alloc (DEPOT-PROGRESS) */
+bool exiting[NT];                /* thread t takes no more hand-overs */
+byte running;
+
+#if NT == 3
+ltl progress { [] ((want[0] -> <> !want[0]) && (want[1] -> <> !want[1]) &&
+                   (want[2] -> <> !want[2])) }
+#else
+ltl progress { [] ((want[0] -> <> !want[0]) && (want[1] -> <> !want[1])) }
+#endif
+
+#define LIST(t, c) (((t) * NC + (c)) * (DEPTH + 1))
+
+/* Always 0: a failed assert(x || INV_X) prints the clause it checks. */
+bit INV_OWNERSHIP, INV_CONSERVE, INV_CACHE_BOUND, INV_DEPOT_BOUND, DEPOT_SLOTS;
+#define SLOT(c, s) (((c) * SLOTS + (s)) * DEPTH)
+
+/* INV-OWNERSHIP, INV-CACHE-BOUND, INV-DEPOT-BOUND: checked at the end of
+ * every step that moves a block. Uses the caller's locals k, i, j, n. */
+inline check_state() {
+  k = 0;
+  do
+  :: k < NB ->
+     n = inbackend[k] + (owner[k] > 0);
+     for (i : 0 .. NT * NC - 1) {
+       for (j : 0 .. DEPTH) { n = n + (j < top[i] && list[i * (DEPTH + 1) + j] == k) }
+     }
+     for (i : 0 .. NC * SLOTS - 1) {
+       for (j : 0 .. DEPTH - 1) {
+         n = n + (i % SLOTS < nbatch[i / SLOTS] && j < dcnt[i] && dblk[i * DEPTH + j] == k)
+       }
+     }
+     for (i : 0 .. NT - 1) {
+       for (j : 0 .. HCAP - 1) { n = n + (j < hcnt[i] && hand[i * HCAP + j] == k) }
+     }
+     assert(n == 1 || INV_OWNERSHIP);   /* INV-OWNERSHIP: in exactly one place */
+     k++
+  :: else -> break
+  od;
+  for (i : 0 .. NT * NC - 1) { assert(top[i] <= DEPTH || INV_CACHE_BOUND) }
+  assert(dblocks <= BUDGET || INV_DEPOT_BOUND);
+  for (i : 0 .. NC - 1) { assert(nbatch[i] <= SLOTS || DEPOT_SLOTS) };
+  k = 0; i = 0; j = 0; n = 0
+}
+
+/* The depot lock. A critical section under a correct lock is one atomic
+ * step (the lock is taken for O(1) work); `lock` stays explicit so that a
+ * section that forgets to release it deadlocks the model. */
+#define LOCKED_BEGIN atomic { lock == 0 -> lock = me + 1; d_step {
+#define LOCKED_END } }
+#ifdef MUTANT_NO_UNLOCK
+#define UNLOCK_ON_REFUSAL skip
+#else
+#define UNLOCK_ON_REFUSAL lock = 0
+#endif
+
+/* The top n0 blocks of list (me, c) -> the hand. */
+inline list_to_hand(n0) {
+  for (i : 0 .. DEPTH - 1) {
+    if
+    :: i < n0 -> hand[me * HCAP + i] = list[LIST(me, c) + top[me * NC + c] - 1 - i]
+    :: else -> skip
+    fi
+  }
+  hcnt[me] = n0;
+  top[me * NC + c] = top[me * NC + c] - n0
+}
+
+/* The hand -> the backend (a refused batch, a trim). */
+inline hand_to_backend() {
+  for (i : 0 .. HCAP - 1) {
+#ifdef MUTANT_LOST_BATCH
+    skip                                /* the batch is dropped */
+#else
+    if :: i < hcnt[me] -> inbackend[hand[me * HCAP + i]] = 1 :: else -> skip fi
+#endif
+  }
+  hcnt[me] = 0
+}
+
+/* DEPOT-PUT of the hand (one batch of class c), the caller holding the lock;
+ * a refused batch goes to the backend (DEPOT-BUDGET, DEPOT-SLOTS). */
+inline hand_to_depot() {
+  if
+#ifdef MUTANT_NO_BOUND
+  :: nbatch[c] < SLOTS ->
+#else
+  :: nbatch[c] < SLOTS && dblocks + hcnt[me] <= BUDGET ->
+#endif
+     for (i : 0 .. DEPTH - 1) {
+       dblk[SLOT(c, nbatch[c]) + i] = (i < hcnt[me] -> hand[me * HCAP + i] : 0)
+     }
+     dcnt[c * SLOTS + nbatch[c]] = hcnt[me];
+     dblocks = dblocks + hcnt[me];
+     nbatch[c]++;
+     hcnt[me] = 0;
+     check_state();
+     lock = 0
+  :: else ->
+     check_state();
+     UNLOCK_ON_REFUSAL;
+     hand_to_backend()
+  fi
+}
+
+/* The newest depot batch of class c -> the hand -> list (me, c). */
+inline depot_to_list(s0) {
+  for (i : 0 .. DEPTH - 1) {
+    if
+    :: i < dcnt[c * SLOTS + s0] -> list[LIST(me, c) + i] = dblk[SLOT(c, s0) + i]
+    :: else -> skip
+    fi
+  }
+  top[me * NC + c] = dcnt[c * SLOTS + s0];
+  dblocks = dblocks - dcnt[c * SLOTS + s0];
+  nbatch[c] = s0
+}
+
+inline Alloc() {
+  if
+  :: top[me * NC + c] > 0 -> skip
+  :: else ->
+     want[me] = 1;
+     if
+     :: BUDGET > 0 ->                 /* DEPOT-REFILL */
+#ifdef MUTANT_RACE
+        /* reads the depot without the lock, then takes the batch */
+        if
+        :: nbatch[c] > 0 -> n2 = nbatch[c] - 1;
+           d_step { depot_to_list(n2); n2 = 0; check_state() }
+        :: else -> skip
+        fi
+#else
+        LOCKED_BEGIN
+          if :: nbatch[c] > 0 -> depot_to_list(nbatch[c] - 1) :: else -> skip fi;
+          check_state();
+          lock = 0
+        LOCKED_END
+#endif
+     :: else -> skip
+     fi
+  fi;
+#ifdef MUTANT_WAIT_FOR_DEPOT
+  /* waits for another thread's batch instead of going to the backend */
+  do
+  :: top[me * NC + c] > 0 -> break
+  :: else -> skip
+  od;
+  n2 = 0;
+#endif
+  d_step {
+    if
+    :: top[me * NC + c] > 0 ->        /* CACHE-2: pop */
+       top[me * NC + c]--;
+       owner[list[LIST(me, c) + top[me * NC + c]]] = me + 1
+    :: else ->                        /* the backend: its first free block of class c */
+       b = c;
+       do
+       :: b < NB && !inbackend[b] -> b = b + NC
+       :: b < NB && inbackend[b] -> inbackend[b] = 0; owner[b] = me + 1; break
+       :: b >= NB -> break            /* the backend fails: ALLOC-4, no block */
+       od;
+       b = 0
+    fi;
+    want[me] = 0;
+    check_state()
+  }
+}
+
+/* Free of block b, live in this thread (FREE-2: whoever allocated it). */
+inline Free() {
+  c = b % NC;
+  if
+  :: top[me * NC + c] == DEPTH && BUDGET > 0 ->     /* DEPOT-SPILL */
+     LOCKED_BEGIN
+       list_to_hand(BATCH);
+       hand_to_depot()
+     LOCKED_END
+  :: else -> skip
+  fi;
+  d_step {
+    owner[b] = 0;
+    if
+#ifdef MUTANT_OVER_BOUND
+    :: top[me * NC + c] <= DEPTH ->   /* pushes past the bound */
+#else
+    :: top[me * NC + c] < DEPTH ->    /* CACHE-3: push */
+#endif
+       list[LIST(me, c) + top[me * NC + c]] = b;
+       top[me * NC + c]++
+    :: else -> inbackend[b] = 1       /* no depot: the original's behaviour */
+    fi;
+    b = 0;
+    check_state()
+  }
+}
+
+/* b = the first block of class c live in this thread, or NB. */
+inline first_live(c0) {
+  b = c0;
+  do
+  :: b < NB && owner[b] != me + 1 -> b = b + NC
+  :: else -> break
+  od;
+  if :: b > NB -> b = NB :: else -> skip fi
+}
+
+inline Flush() {
+  d_step {
+    for (i : 0 .. NC - 1) {
+      for (j : 0 .. DEPTH - 1) {
+        if :: j < top[me * NC + i] -> inbackend[list[LIST(me, i) + j]] = 1 :: else -> skip fi
+      }
+      top[me * NC + i] = 0
+    }
+    check_state()
+  }
+}
+
+inline Trim() {                       /* DEPOT-TRIM */
+  Flush();
+  for (c : 0 .. NC - 1) {
+    LOCKED_BEGIN
+      hcnt[me] = 0;
+      do
+      :: nbatch[c] > 0 ->
+         nbatch[c]--;
+         for (i : 0 .. DEPTH - 1) {
+           if
+           :: i < dcnt[c * SLOTS + nbatch[c]] ->
+              hand[me * HCAP + hcnt[me]] = dblk[SLOT(c, nbatch[c]) + i];
+              hcnt[me]++
+           :: else -> skip
+           fi
+         }
+         dblocks = dblocks - dcnt[c * SLOTS + nbatch[c]]
+      :: else -> break
+      od;
+      check_state();
+      lock = 0;
+      hand_to_backend();
+      check_state()
+    LOCKED_END
+  }
+}
+
+proctype Thread(byte me) {
+  byte op, b, c, i, j, k, n, n2, t2;
+  do
+  :: op < OPS ->
+     op++;
+     if
+     :: c = 0; Alloc()
+     :: c = 1; Alloc()
+     :: d_step { first_live(0) }; if :: b < NB -> Free() :: else -> b = 0 fi
+     :: d_step { first_live(1) }; if :: b < NB -> Free() :: else -> b = 0 fi
+     :: d_step {                      /* HandOver to the next thread */
+          first_live(op % NC);
+          t2 = (me + 1) % NT;
+          if :: b < NB && !exiting[t2] -> owner[b] = t2 + 1 :: else -> skip fi;
+          t2 = 0;
+          b = 0;
+          check_state()
+        }
+     :: Flush()
+     :: Trim()
+     fi;
+     c = 0
+  :: op == OPS -> break
+  od;
+  exiting[me] = 1;
+  /* Exit: free what is live here (the program's duty), then DEPOT-EXIT:
+   * each list to the depot as one batch, refused ones to the backend. */
+  for (n2 : 0 .. NB - 1) {
+    if :: owner[n2] == me + 1 -> b = n2; Free() :: else -> skip fi
+  };
+  n2 = 0;
+#ifdef MUTANT_EXIT_NO_DRAIN
+  skip;                               /* the thread's lists are forgotten */
+#else
+  for (c : 0 .. NC - 1) {
+    if
+    :: top[me * NC + c] > 0 && BUDGET > 0 ->
+       LOCKED_BEGIN
+         list_to_hand(top[me * NC + c]);
+         hand_to_depot()
+       LOCKED_END
+    :: top[me * NC + c] > 0 && BUDGET == 0 -> Flush()
+    :: else -> skip
+    fi
+  };
+#endif
+  c = 0;
+  running--
+}
+
+init {
+  byte i, j, k, n;
+  d_step {
+    for (i : 0 .. NB - 1) { inbackend[i] = 1 }
+    running = NT
+  };
+  atomic {
+    for (i : 0 .. NT - 1) { run Thread(i) }
+  };
+  running == 0;
+  /* INV-CONSERVE: at the end every block is in the backend or the depot,
+   * and the depot's count is its batches' sum. */
+  d_step {
+    n = 0;
+    for (i : 0 .. NB - 1) { assert(owner[i] == 0 || INV_CONSERVE); n = n + inbackend[i] }
+    assert(n + dblocks == NB || INV_CONSERVE);
+    for (i : 0 .. NT * NC - 1) { assert(top[i] == 0 || INV_CONSERVE) }
+    for (i : 0 .. NT - 1) { assert(hcnt[i] == 0 || INV_CONSERVE) }
+    assert(lock == 0)
+  };
+  /* the exhaustive check of INV-OWNERSHIP at the final state */
+  d_step { check_state() }
+}
