@@ -41,6 +41,7 @@ enum Mutant : int {
   kMutantSizeClass = 7,    // the class lookup forgets the header (USABLE-1)
   kMutantLostBlock = 8,    // a flush drops one block of each list (INV-CONSERVE)
   kMutantLargeSize = 9,    // a large block records a wrong size (SIZE-2)
+  kMutantDepotNoLock = 10, // the depot is used without its lock (DEPOT-LOCK)
 };
 constexpr Mutant kMutant = static_cast<Mutant>(CONCALLOC_MUTANT);
 constexpr const char* MutantName() {
@@ -54,6 +55,7 @@ constexpr const char* MutantName() {
     case kMutantSizeClass: return "size_class";
     case kMutantLostBlock: return "lost_block";
     case kMutantLargeSize: return "large_size";
+    case kMutantDepotNoLock: return "depot_no_lock";
     default: return "";
   }
 }

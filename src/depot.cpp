@@ -37,14 +37,19 @@ Depot g_depot;
 void PrepareFork() { pthread_mutex_lock(&g_depot.lock); }
 void AfterFork() { pthread_mutex_unlock(&g_depot.lock); }
 
+// DEPOT-LOCK: every read and write of g_depot holds its mutex.
+// DEPOT-NO-DEADLOCK: nothing done under it takes another lock or calls the
+// backend (FreeChain runs after the lock is released).
 class Locked {
  public:
   Locked() {
     static const bool registered = pthread_atfork(&PrepareFork, &AfterFork, &AfterFork) == 0;
     (void)registered;
-    pthread_mutex_lock(&g_depot.lock);
+    if constexpr (kMutant != kMutantDepotNoLock) pthread_mutex_lock(&g_depot.lock);
   }
-  ~Locked() { pthread_mutex_unlock(&g_depot.lock); }
+  ~Locked() {
+    if constexpr (kMutant != kMutantDepotNoLock) pthread_mutex_unlock(&g_depot.lock);
+  }
   Locked(const Locked&) = delete;
   Locked& operator=(const Locked&) = delete;
 };

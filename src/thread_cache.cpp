@@ -214,7 +214,9 @@ void* AllocSmallSlow(std::size_t cls, bool fail_throws) {
   ThreadCache* tc = LiveCache();
   if (tc != nullptr) {
     tc->misses += 1;
-    if (RefillFromDepot(*tc, cls)) {  // DEPOT-REFILL
+    // DEPOT-REFILL; DEPOT-PROGRESS: an empty depot sends Alloc on to the
+    // backend, never to wait for another thread's batch.
+    if (RefillFromDepot(*tc, cls)) {
       Bin& bin = tc->bins[cls];
       void* p = PopBlock(bin, bin.head, cls);
       RunInvariantWalk();
