@@ -287,13 +287,13 @@ TEST(Validate, ReportsACorruptTagWithItsAddress) {
   concalloc::Free(p);
   ExpectValid("VALIDATE-1 before");
   auto* header = static_cast<std::uint64_t*>(p) - 2;
-  const std::uint64_t saved = header[0];
-  header[0] ^= 0x7F;  // a stray write into a cached block's header
+  const std::uint64_t saved = concalloc::test::PeekWord(&header[0]);
+  concalloc::test::PokeWord(&header[0], saved ^ 0x7F);  // a stray write into a cached header
   const concalloc::ValidationResult r = concalloc::Validate();
   ASSERT_FALSE(r) << "VALIDATE-1";
   EXPECT_STREQ(r.clause, "INV-TAG") << "VALIDATE-1";
   EXPECT_EQ(r.address, header) << "VALIDATE-1";
-  header[0] = saved;
+  concalloc::test::PokeWord(&header[0], saved);
   ExpectValid("VALIDATE-1 after repair");
 }
 
@@ -304,12 +304,12 @@ TEST(Validate, ReportsABrokenListLink) {
   concalloc::Free(p);
   concalloc::Free(q);  // q -> p
   auto* header = static_cast<std::uint64_t*>(q) - 2;
-  const std::uint64_t saved = header[1];
-  header[1] ^= 0x8;  // misaligns the link
+  const std::uint64_t saved = concalloc::test::PeekWord(&header[1]);
+  concalloc::test::PokeWord(&header[1], saved ^ 0x8);  // misaligns the link
   const concalloc::ValidationResult r = concalloc::Validate();
   ASSERT_FALSE(r) << "VALIDATE-1";
   EXPECT_STREQ(r.clause, "INV-LIST") << "VALIDATE-1";
-  header[1] = saved;
+  concalloc::test::PokeWord(&header[1], saved);
   ExpectValid("VALIDATE-1 after repair");
 }
 

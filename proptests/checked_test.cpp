@@ -58,23 +58,25 @@ TEST_F(Checked, ForeignPointersAreReported) {
 TEST_F(Checked, WriteAfterFreeIsReportedOnReuse) {
   auto* p = static_cast<unsigned char*>(concalloc::Alloc(64));
   concalloc::Free(p);
-  p[5] = 1;  // the user's bug
+  concalloc::test::PokeByte(p + 5, 1);  // the user's bug
   EXPECT_DEATH(concalloc::Alloc(64), Diag("CHK-WAF", p + 5))
       << "CHK-WAF: the 0xDD fill is verified on reuse";
-  p[5] = 0xDD;
+  concalloc::test::PokeByte(p + 5, 0xDD);
 }
 
 TEST_F(Checked, CorruptListIsReported) {
   auto* p = static_cast<unsigned char*>(concalloc::Alloc(64));
   concalloc::Free(p);
   auto* header = reinterpret_cast<std::uint64_t*>(p) - 2;
-  const std::uint64_t saved = header[0];
-  header[0] = 0;
+  using concalloc::test::PeekWord;
+  using concalloc::test::PokeWord;
+  const std::uint64_t saved = PeekWord(&header[0]);
+  PokeWord(&header[0], 0);
   EXPECT_DEATH(concalloc::Alloc(64), Diag("CHK-LIST", p)) << "CHK-LIST: tag overwritten";
-  header[0] = saved;
-  header[1] ^= 0x4;
+  PokeWord(&header[0], saved);
+  PokeWord(&header[1], PeekWord(&header[1]) ^ 0x4);
   EXPECT_DEATH(concalloc::Alloc(64), Diag("CHK-LIST", p)) << "CHK-LIST: link overwritten";
-  header[1] ^= 0x4;
+  PokeWord(&header[1], PeekWord(&header[1]) ^ 0x4);
 }
 
 TEST_F(Checked, FillPatterns) {
@@ -82,7 +84,8 @@ TEST_F(Checked, FillPatterns) {
   const std::size_t n = concalloc::UsableSize(p);
   for (std::size_t k = 0; k < n; ++k) ASSERT_EQ(p[k], 0xCD) << "CHK-FILL: handed out";
   concalloc::Free(p);
-  for (std::size_t k = 0; k < n; ++k) ASSERT_EQ(p[k], 0xDD) << "CHK-FILL: cached";
+  for (std::size_t k = 0; k < n; ++k)
+    ASSERT_EQ(concalloc::test::PeekByte(p + k), 0xDD) << "CHK-FILL: cached";
   auto* large = static_cast<unsigned char*>(concalloc::Alloc(10000));
   for (std::size_t k = 0; k < 10000; ++k) ASSERT_EQ(large[k], 0xCD) << "CHK-FILL: large";
   concalloc::Free(large);
@@ -95,8 +98,10 @@ TEST_F(Checked, TagsAndLinksAreEncoded) {
   concalloc::Free(b);  // b -> a
   const auto* hb = static_cast<const std::uint64_t*>(b) - 2;
   const auto a_header = reinterpret_cast<std::uintptr_t>(a) - 16;
-  EXPECT_NE(hb[1], a_header) << "CHK-ENCODE: the link is not stored in the clear";
-  EXPECT_GE(hb[0], 96u) << "CHK-ENCODE: the tag is not the bare class index";
+  EXPECT_NE(concalloc::test::PeekWord(&hb[1]), a_header)
+      << "CHK-ENCODE: the link is not stored in the clear";
+  EXPECT_GE(concalloc::test::PeekWord(&hb[0]), 96u)
+      << "CHK-ENCODE: the tag is not the bare class index";
   EXPECT_EQ(concalloc::Alloc(64), b);
   EXPECT_EQ(concalloc::Alloc(64), a) << "CHK-ENCODE: the link decodes";
   concalloc::Free(a);
@@ -106,12 +111,12 @@ TEST_F(Checked, TagsAndLinksAreEncoded) {
 TEST_F(Checked, ValidateFindsAChangedFill) {
   auto* p = static_cast<unsigned char*>(concalloc::Alloc(64));
   concalloc::Free(p);
-  p[20] = 0;
+  concalloc::test::PokeByte(p + 20, 0);
   const concalloc::ValidationResult r = concalloc::Validate();
   ASSERT_FALSE(r) << "INV-FILL";
   EXPECT_STREQ(r.clause, "INV-FILL");
   EXPECT_EQ(r.address, p + 20) << "INV-FILL: the address of the changed byte";
-  p[20] = 0xDD;
+  concalloc::test::PokeByte(p + 20, 0xDD);
   EXPECT_TRUE(concalloc::Validate()) << "INV-FILL after repair";
 }
 

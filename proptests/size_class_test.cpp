@@ -42,7 +42,9 @@ TEST(SizeClasses, UsableSizeOfEverySizeTo9000) {
   for (std::size_t size = 0; size <= 9000; ++size) {
     void* p = concalloc::Alloc(size);
     const std::size_t usable = concalloc::UsableSize(p);
-    if (size + 16 <= 8192)
+    if (concalloc::GetBuildInfo().exact_usable_size)
+      ASSERT_EQ(usable, size) << "SAN-USABLE size " << size;
+    else if (size + 16 <= 8192)
       ASSERT_EQ(usable, ReferenceClassBytes(size) - 16) << "USABLE-1 size " << size;
     else
       ASSERT_EQ(usable, size) << "SIZE-2: a large block's usable size is its size " << size;

@@ -5,12 +5,48 @@
 #define CONCALLOC_PROPTESTS_TEST_BACKEND_H
 
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 
 #include <concalloc/backend.h>
 #include <concalloc/concalloc.h>
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define CONCALLOC_TEST_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define CONCALLOC_TEST_SANITIZED 1
+#endif
+#endif
+#ifndef CONCALLOC_TEST_SANITIZED
+#define CONCALLOC_TEST_SANITIZED 0
+#endif
+
 namespace concalloc::test {
+
+// Heavy load tests run lighter where every access is instrumented.
+constexpr bool kSanitized = CONCALLOC_TEST_SANITIZED != 0;
+
+// Deliberate reads and writes of allocator-owned memory (cached blocks,
+// headers) by tests of checked mode and Validate. Not instrumented by ASan,
+// which would (rightly) report them first; the sanitizers/ programs test
+// what ASan itself reports.
+__attribute__((no_sanitize_address, noinline)) inline std::uint64_t PeekWord(
+    const std::uint64_t* p) {
+  return *p;
+}
+__attribute__((no_sanitize_address, noinline)) inline void PokeWord(std::uint64_t* p,
+                                                                    std::uint64_t v) {
+  *p = v;
+}
+__attribute__((no_sanitize_address, noinline)) inline unsigned char PeekByte(
+    const unsigned char* p) {
+  return *p;
+}
+__attribute__((no_sanitize_address, noinline)) inline void PokeByte(unsigned char* p,
+                                                                    unsigned char v) {
+  *p = v;
+}
 
 struct CountingBackend {
   static inline std::atomic<long> allocs{0};

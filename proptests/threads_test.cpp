@@ -48,9 +48,10 @@ struct Message {
 TEST(Threads, BlocksFreedOnOtherThreadsUnderLoad) {
   ScopedCountingBackend backend;
   // Checked builds walk the whole cache after every slow-path step (tier 3),
-  // so they get a lighter load.
+  // and sanitizer builds instrument every access, so they get a lighter load.
   constexpr int kProducers = 3, kConsumers = 3;
-  const int kPerProducer = concalloc::GetBuildInfo().checked ? 2000 : 60000;
+  const int kPerProducer =
+      concalloc::GetBuildInfo().checked || concalloc::test::kSanitized ? 2000 : 60000;
   std::mutex mu;
   std::condition_variable cv;
   std::deque<Message> queue;

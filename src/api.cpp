@@ -17,8 +17,11 @@ std::size_t UsableSize(const void* p) noexcept {
   if (p == nullptr) return 0;
   if constexpr (detail::kChecked) detail::CheckedKindOfFreed(p);  // a live block
   const detail::BlockHeader* h = detail::HeaderOf(p);
-  const detail::Tag tag = detail::DecodeTag(h->tag);
-  return tag.kind < detail::kNumClasses ? detail::UserBytes(tag.kind) : h->word;  // USABLE-1
+  const detail::Tag tag = detail::DecodeTag(LoadTag(h));
+  // USABLE-1, SAN-USABLE
+  if (tag.kind < detail::kNumClasses && !detail::san::kExactUsable)
+    return detail::UserBytes(tag.kind);
+  return LoadWord(h);
 }
 
 void* AllocAligned(std::size_t size, std::size_t alignment) {
@@ -39,6 +42,8 @@ GlobalStats GetGlobalStats() noexcept { return detail::DepotStats(); }
 
 ValidationResult Validate() noexcept { return detail::ValidateCache(); }
 
-BuildInfo GetBuildInfo() noexcept { return {detail::kChecked, detail::MutantName()}; }
+BuildInfo GetBuildInfo() noexcept {
+  return {detail::kChecked, detail::MutantName(), detail::san::kExactUsable};
+}
 
 }  // namespace concalloc

@@ -7,6 +7,7 @@
 
 #include "build_config.h"
 #include "checked.h"
+#include "sanitizer_hooks.h"
 #include "size_classes.h"
 
 namespace concalloc::detail {
@@ -37,6 +38,21 @@ constexpr std::uint64_t kStateFreed = 0x46;   // 'F': given to the backend
 constexpr std::uint64_t kMagic = 0xC0CA110Cull;
 static_assert(kKindAligned >= kNumClasses && kKindLarge >= kNumClasses,
               "HDR-1: kinds never collide with class indexes");
+
+// Every access to a header goes through these (SAN-META): headers are
+// inaccessible to the user under ASan and memcheck, never to the allocator.
+CONCALLOC_ALWAYS_INLINE std::uint64_t LoadTag(const BlockHeader* h) noexcept {
+  return san::LoadMeta(&h->tag);
+}
+CONCALLOC_ALWAYS_INLINE void StoreTag(BlockHeader* h, std::uint64_t v) noexcept {
+  san::StoreMeta(&h->tag, v);
+}
+CONCALLOC_ALWAYS_INLINE std::uint64_t LoadWord(const BlockHeader* h) noexcept {
+  return san::LoadMeta(&h->word);
+}
+CONCALLOC_ALWAYS_INLINE void StoreWord(BlockHeader* h, std::uint64_t v) noexcept {
+  san::StoreMeta(&h->word, v);
+}
 
 CONCALLOC_ALWAYS_INLINE std::uint64_t MakeTag(std::uint64_t kind, std::uint64_t state,
                                               std::uint64_t aux = 0) noexcept {

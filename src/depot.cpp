@@ -59,7 +59,7 @@ class Locked {
 void FreeChain(BlockHeader* h, std::uint32_t count) noexcept {
   const Backend& backend = CurrentBackend();
   for (std::uint32_t k = 0; k < count && h != nullptr; ++k) {
-    BlockHeader* next = DecodeLink(h->word);
+    BlockHeader* next = DecodeLink(LoadWord(h));
     backend.free(h);
     h = next;
   }
@@ -138,7 +138,7 @@ std::uint32_t ChainLength(const BlockHeader* h, std::uint32_t limit) noexcept {
   while (h != nullptr && n <= limit) {
     if ((reinterpret_cast<std::uintptr_t>(h) & (kAlignment - 1)) != 0) return limit + 1;
     ++n;
-    h = DecodeLink(h->word);
+    h = DecodeLink(LoadWord(h));
   }
   return n;
 }
@@ -153,8 +153,8 @@ ValidationResult ValidateDepot() noexcept {
       const Batch& b = g_depot.slots[c][i];
       if (ChainLength(b.head, b.count) != b.count)
         return {"INV-DEPOT", b.head, "a depot batch's chain does not have its count"};
-      for (const BlockHeader* h = b.head; h != nullptr; h = DecodeLink(h->word)) {
-        const Tag tag = DecodeTag(h->tag);
+      for (const BlockHeader* h = b.head; h != nullptr; h = DecodeLink(LoadWord(h))) {
+        const Tag tag = DecodeTag(LoadTag(h));
         if (!tag.magic_ok || tag.kind != c || (kChecked && tag.state != kStateCached))
           return {"INV-DEPOT", h, "a depot block is not tagged as cached in its class"};
       }

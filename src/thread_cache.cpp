@@ -93,9 +93,13 @@ void FlushList(ThreadCache& tc, std::size_t c) noexcept {
   const std::uint32_t count = tc.limit - bin.room;
   BlockHeader* h = bin.head;
   for (std::uint32_t k = 0; k < count && h != nullptr; ++k) {
-    if constexpr (kChecked) CheckedTakeFromList(h, c);
-    BlockHeader* next = DecodeLink(h->word);
-    if constexpr (kChecked) h->tag = MakeTag(c, kStateFreed);
+    if constexpr (kChecked) {
+      san::PeekBegin(UserOf(h), UserBytes(c));
+      CheckedVerifyCached(h, c);
+      san::PeekEnd(UserOf(h), UserBytes(c));
+    }
+    BlockHeader* next = DecodeLink(LoadWord(h));
+    if constexpr (kChecked) StoreTag(h, MakeTag(c, kStateFreed));
     if (kMutant != kMutantLostBlock || k != 0) backend.free(h);
     h = next;
   }
@@ -132,9 +136,9 @@ bool SpillBatch(ThreadCache& tc, std::size_t cls) noexcept {
   const std::uint32_t n = tc.limit / 2 > 0 ? tc.limit / 2 : 1;
   BlockHeader* head = bin.head;
   BlockHeader* last = head;
-  for (std::uint32_t k = 1; k < n; ++k) last = DecodeLink(last->word);
-  bin.head = DecodeLink(last->word);
-  last->word = EncodeLink(nullptr);
+  for (std::uint32_t k = 1; k < n; ++k) last = DecodeLink(LoadWord(last));
+  bin.head = DecodeLink(LoadWord(last));
+  StoreWord(last, EncodeLink(nullptr));
   bin.room += n;
   if (DepotPut(cls, {head, n})) {
     tc.to_depot[cls] += n;
@@ -156,9 +160,9 @@ bool RefillFromDepot(ThreadCache& tc, std::size_t cls) noexcept {
   Bin& bin = tc.bins[cls];
   if (batch.count > bin.room) {
     BlockHeader* last = batch.head;
-    for (std::uint32_t k = 1; k < bin.room; ++k) last = DecodeLink(last->word);
-    const Batch rest{DecodeLink(last->word), batch.count - bin.room};
-    last->word = EncodeLink(nullptr);
+    for (std::uint32_t k = 1; k < bin.room; ++k) last = DecodeLink(LoadWord(last));
+    const Batch rest{DecodeLink(LoadWord(last)), batch.count - bin.room};
+    StoreWord(last, EncodeLink(nullptr));
     batch.count = bin.room;
     if (!DepotPut(cls, rest)) {
       FreeChain(rest.head, rest.count);
@@ -196,20 +200,22 @@ __attribute__((destructor)) void AtProcessExit() {
   DepotTrim();
 }
 
-BlockHeader* NewBlock(std::size_t cls, bool fail_throws, ThreadCache* tc) {
+BlockHeader* NewBlock(std::size_t requested, std::size_t cls, bool fail_throws,
+                      ThreadCache* tc) {
   void* raw = CurrentBackend().alloc(kClassSize[cls]);
   if (CONCALLOC_UNLIKELY(raw == nullptr)) return static_cast<BlockHeader*>(Fail(fail_throws));
   if (tc != nullptr) tc->backend_allocs += 1;
   BlockHeader* h = static_cast<BlockHeader*>(raw);
-  h->tag = MakeTag(cls, kStateLive);
-  h->word = 0;
+  StoreTag(h, MakeTag(cls, kStateLive));
+  StoreWord(h, requested);
   if constexpr (kChecked) FillUser(h, UserBytes(cls), kFillLive);
+  san::BlockOut(h, UserOf(h), requested, UserBytes(cls));  // SAN-LIVE
   return h;
 }
 
 }  // namespace
 
-void* AllocSmallSlow(std::size_t cls, bool fail_throws) {
+void* AllocSmallSlow(std::size_t size, std::size_t cls, bool fail_throws) {
   // CACHE-2: the list is empty (a cache created just now is empty too).
   ThreadCache* tc = LiveCache();
   if (tc != nullptr) {
@@ -218,12 +224,12 @@ void* AllocSmallSlow(std::size_t cls, bool fail_throws) {
     // backend, never to wait for another thread's batch.
     if (RefillFromDepot(*tc, cls)) {
       Bin& bin = tc->bins[cls];
-      void* p = PopBlock(bin, bin.head, cls);
+      void* p = PopBlock(bin, bin.head, cls, size);
       RunInvariantWalk();
       return p;
     }
   }
-  BlockHeader* h = NewBlock(cls, fail_throws, tc);
+  BlockHeader* h = NewBlock(size, cls, fail_throws, tc);
   if (h == nullptr) return nullptr;
   RunInvariantWalk();
   return UserOf(h);
@@ -236,9 +242,10 @@ void* AllocLarge(std::size_t size, bool fail_throws) {
   if (CONCALLOC_UNLIKELY(raw == nullptr)) return Fail(fail_throws);  // ALLOC-4
   if (ThreadCache* tc = LiveCache()) tc->backend_allocs += 1;
   BlockHeader* h = static_cast<BlockHeader*>(raw);
-  h->tag = MakeTag(kKindLarge, kStateLive);
-  h->word = kMutant == kMutantLargeSize ? size + kHeaderSize : size;
+  StoreTag(h, MakeTag(kKindLarge, kStateLive));
+  StoreWord(h, kMutant == kMutantLargeSize ? size + kHeaderSize : size);
   if constexpr (kChecked) FillUser(h, size, kFillLive);
+  san::BlockOut(h, UserOf(h), size, size);  // SAN-LIVE
   return UserOf(h);
 }
 
@@ -255,14 +262,15 @@ void* AllocAlignedSlow(std::size_t size, std::size_t alignment, bool fail_throws
   if (CONCALLOC_UNLIKELY(raw == nullptr)) return Fail(fail_throws);  // ALLOC-4
   if (ThreadCache* tc = LiveCache()) tc->backend_allocs += 1;
   BlockHeader* h = HeaderOf(raw + offset);
-  h->tag = MakeTag(kKindAligned, kStateLive, static_cast<std::uint64_t>(__builtin_ctzll(offset)));
-  h->word = total - offset;
-  if constexpr (kChecked) FillUser(h, h->word, kFillLive);
+  StoreTag(h, MakeTag(kKindAligned, kStateLive, static_cast<std::uint64_t>(__builtin_ctzll(offset))));
+  StoreWord(h, total - offset);
+  if constexpr (kChecked) FillUser(h, total - offset, kFillLive);
+  san::BlockOut(h, UserOf(h), size, total - offset);  // SAN-LIVE
   return UserOf(h);
 }
 
 void FreeSlow(BlockHeader* h) noexcept {
-  const Tag tag = DecodeTag(h->tag);
+  const Tag tag = DecodeTag(LoadTag(h));
   ThreadCache* tc = LiveCache();  // a thread's first Free creates its cache
   const Backend& backend = CurrentBackend();
   if (tag.kind < kNumClasses) {
@@ -276,14 +284,16 @@ void FreeSlow(BlockHeader* h) noexcept {
       }
       tc->backend_frees += 1;  // CACHE-3: the list is full, no depot
     }
-    if constexpr (kChecked) h->tag = MakeTag(tag.kind, kStateFreed);
+    san::LiveBlockToBackend(UserOf(h));  // SAN-FREE
+    if constexpr (kChecked) StoreTag(h, MakeTag(tag.kind, kStateFreed));
     backend.free(h);
     RunInvariantWalk();
     return;
   }
   // FREE-3: large and aligned blocks go straight back.
   if (tc != nullptr) tc->backend_frees += 1;
-  if constexpr (kChecked) h->tag = MakeTag(tag.kind, kStateFreed, tag.aux);
+  san::LiveBlockToBackend(UserOf(h));  // SAN-FREE
+  if constexpr (kChecked) StoreTag(h, MakeTag(tag.kind, kStateFreed, tag.aux));
   if (tag.kind == kKindLarge)
     backend.free(h);
   else
@@ -292,24 +302,29 @@ void FreeSlow(BlockHeader* h) noexcept {
 
 // ---- Checked builds (CHK-*) ----
 
-void CheckedTakeFromList(BlockHeader* h, std::size_t cls) noexcept {
-  const Tag tag = DecodeTag(h->tag);
+void CheckedVerifyCached(const BlockHeader* h, std::size_t cls) noexcept {
+  void* user = UserOf(const_cast<BlockHeader*>(h));
+  const Tag tag = DecodeTag(LoadTag(h));
   if (!tag.magic_ok || tag.state != kStateCached || tag.kind != cls)
-    Die("CHK-LIST", UserOf(h), "a cached block's header was overwritten (corrupt cache list)");
-  if ((reinterpret_cast<std::uintptr_t>(DecodeLink(h->word)) & (kAlignment - 1)) != 0)
-    Die("CHK-LIST", UserOf(h), "a cached block's list link was overwritten (corrupt cache list)");
+    Die("CHK-LIST", user, "a cached block's header was overwritten (corrupt cache list)");
+  if ((reinterpret_cast<std::uintptr_t>(DecodeLink(LoadWord(h))) & (kAlignment - 1)) != 0)
+    Die("CHK-LIST", user, "a cached block's list link was overwritten (corrupt cache list)");
   if constexpr (kMutant != kMutantWriteAfterFree) {
-    if (const unsigned char* bad = FirstByteNot(UserOf(h), UserBytes(cls), kFillCached))
+    if (const unsigned char* bad = FirstByteNot(user, UserBytes(cls), kFillCached))
       Die("CHK-WAF", bad, "write after free: the 0xDD fill of a cached block was changed");
   }
-  h->tag = MakeTag(cls, kStateLive);
+}
+
+void CheckedTakeFromList(BlockHeader* h, std::size_t cls) noexcept {
+  CheckedVerifyCached(h, cls);
+  StoreTag(h, MakeTag(cls, kStateLive));
   FillUser(h, UserBytes(cls), kFillLive);
 }
 
 std::uint64_t CheckedKindOfFreed(const void* p) noexcept {
   if ((reinterpret_cast<std::uintptr_t>(p) & (kAlignment - 1)) != 0)
     Die("CHK-FOREIGN", p, "free of a pointer that Alloc never returned (misaligned)");
-  const Tag tag = DecodeTag(HeaderOf(p)->tag);
+  const Tag tag = DecodeTag(LoadTag(HeaderOf(p)));
   if (!tag.magic_ok)
     Die("CHK-FOREIGN", p,
         "free of a pointer that Alloc never returned (no concalloc header; or the header was "
@@ -325,7 +340,7 @@ std::uint64_t CheckedKindOfFreed(const void* p) noexcept {
 
 void CheckedPutOnList(BlockHeader* h, std::size_t cls) noexcept {
   FillUser(h, UserBytes(cls), kFillCached);
-  h->tag = MakeTag(cls, kStateCached);
+  StoreTag(h, MakeTag(cls, kStateCached));
 }
 
 // ---- Flush, stats, validation ----
@@ -373,7 +388,7 @@ ValidationResult CheckInvCacheBound(const ThreadCache& tc, std::size_t c) noexce
 }
 
 ValidationResult CheckInvTag(const BlockHeader* h, std::size_t c) noexcept {
-  const Tag tag = DecodeTag(h->tag);
+  const Tag tag = DecodeTag(LoadTag(h));
   if (!tag.magic_ok || tag.kind != c || (kChecked && tag.state != kStateCached))
     return {"INV-TAG", h, "a cached block is not tagged as cached in its class"};
   return kValid;
@@ -382,7 +397,10 @@ ValidationResult CheckInvTag(const BlockHeader* h, std::size_t c) noexcept {
 ValidationResult CheckInvFill(const BlockHeader* h, std::size_t c) noexcept {
   if constexpr (kChecked) {
     const void* user = reinterpret_cast<const char*>(h) + kHeaderSize;
-    if (const unsigned char* bad = FirstByteNot(user, UserBytes(c), kFillCached))
+    san::PeekBegin(user, UserBytes(c));
+    const unsigned char* bad = FirstByteNot(user, UserBytes(c), kFillCached);
+    san::PeekEnd(user, UserBytes(c));
+    if (bad != nullptr)
       return {"INV-FILL", bad, "a cached block's 0xDD fill was changed (write after free)"};
   }
   return kValid;
@@ -400,7 +418,7 @@ ValidationResult CheckInvList(const ThreadCache& tc, std::size_t c) noexcept {
       return {"INV-LIST", h, "a list link is not 16-aligned"};
     if (ValidationResult r = CheckInvTag(h, c); !r) return r;
     if (ValidationResult r = CheckInvFill(h, c); !r) return r;
-    h = DecodeLink(h->word);
+    h = DecodeLink(LoadWord(h));
   }
   if (h != nullptr) return {"INV-LIST", h, "a list is longer than its count (or has a cycle)"};
   return kValid;

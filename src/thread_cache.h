@@ -64,15 +64,18 @@ extern __thread CacheState tl_state CONCALLOC_STATIC_TLS;
 // Slow paths (noinline, thread_cache.cpp). `fail_throws`: on failure throw
 // std::bad_alloc (ALLOC-3, ALLOC-4) or return nullptr with errno = ENOMEM
 // (CAPI-1).
-CONCALLOC_NOINLINE void* AllocSmallSlow(std::size_t cls, bool fail_throws);
+CONCALLOC_NOINLINE void* AllocSmallSlow(std::size_t size, std::size_t cls, bool fail_throws);
 CONCALLOC_NOINLINE void* AllocLarge(std::size_t size, bool fail_throws);
 CONCALLOC_NOINLINE void* AllocAlignedSlow(std::size_t size, std::size_t alignment,
                                           bool fail_throws);
 CONCALLOC_NOINLINE void FreeSlow(BlockHeader* h) noexcept;
 
 // Checked builds only (CHK-*), called from the fast paths:
-// a block leaving list cls: verifies tag, link and 0xDD fill (CHK-LIST,
-// CHK-WAF), then marks it live and fills it with 0xCD (CHK-FILL).
+// a cached block of list cls: verifies tag, link and 0xDD fill (CHK-LIST,
+// CHK-WAF); reads only.
+CONCALLOC_NOINLINE void CheckedVerifyCached(const BlockHeader* h, std::size_t cls) noexcept;
+// a block leaving list cls for the user: CheckedVerifyCached, then marks it
+// live and fills it with 0xCD (CHK-FILL).
 CONCALLOC_NOINLINE void CheckedTakeFromList(BlockHeader* h, std::size_t cls) noexcept;
 // a pointer passed to Free: returns its kind after CHK-FOREIGN, CHK-DOUBLE.
 CONCALLOC_NOINLINE std::uint64_t CheckedKindOfFreed(const void* p) noexcept;
@@ -82,23 +85,29 @@ CONCALLOC_NOINLINE void CheckedPutOnList(BlockHeader* h, std::size_t cls) noexce
 // CACHE-3: puts h (a live block of class cls) on top of bin's list; the
 // caller has checked bin.room != 0.
 CONCALLOC_ALWAYS_INLINE void PushBlock(Bin& bin, BlockHeader* h, std::size_t cls) noexcept {
+  san::BlockIn(UserOf(h), UserBytes(cls));  // SAN-FREE
   if constexpr (kChecked) CheckedPutOnList(h, cls);
   bin.room -= 1;
   bin.frees += 1;
-  h->word = EncodeLink(bin.head);
+  StoreWord(h, EncodeLink(bin.head));
   bin.head = h;
+  san::BlockCached(UserOf(h), UserBytes(cls));  // SAN-CACHED
 }
 
-// CACHE-2: takes h, the top of bin's list of class cls.
-CONCALLOC_ALWAYS_INLINE void* PopBlock(Bin& bin, BlockHeader* h, std::size_t cls) noexcept {
+// CACHE-2: takes h, the top of bin's list of class cls, for a request of
+// `requested` bytes.
+CONCALLOC_ALWAYS_INLINE void* PopBlock(Bin& bin, BlockHeader* h, std::size_t cls,
+                                       std::size_t requested) noexcept {
+  san::BlockOpen(UserOf(h), UserBytes(cls));
   if constexpr (kChecked) CheckedTakeFromList(h, cls);
-  bin.head = DecodeLink(h->word);
+  bin.head = DecodeLink(LoadWord(h));
   bin.room += 1;
   if constexpr (kMutant == kMutantFastPathAtomic)
     __atomic_fetch_add(&bin.hits, 1, __ATOMIC_RELAXED);
   else
     bin.hits += 1;
-  h->word = 0;
+  StoreWord(h, requested);  // HDR-1: a live class block's word is its requested size
+  san::BlockOut(h, UserOf(h), requested, UserBytes(cls));  // SAN-LIVE
   return UserOf(h);
 }
 
@@ -109,8 +118,8 @@ CONCALLOC_ALWAYS_INLINE void* AllocFast(std::size_t size, bool fail_throws) {
     const std::size_t cls = ClassOfSize(size);
     Bin& bin = tl_cache->bins[cls];
     BlockHeader* h = bin.head;
-    if (CONCALLOC_LIKELY(h != nullptr)) return PopBlock(bin, h, cls);  // CACHE-2
-    return AllocSmallSlow(cls, fail_throws);
+    if (CONCALLOC_LIKELY(h != nullptr)) return PopBlock(bin, h, cls, size);  // CACHE-2
+    return AllocSmallSlow(size, cls, fail_throws);
   }
   return AllocLarge(size, fail_throws);
 }
@@ -124,7 +133,7 @@ CONCALLOC_ALWAYS_INLINE void FreeFast(void* p) noexcept {
   if constexpr (kChecked)
     cls = CheckedKindOfFreed(p);
   else
-    cls = h->tag;  // release: a class block's tag is its class index
+    cls = LoadTag(h);  // release: a class block's tag is its class index
   if (CONCALLOC_LIKELY(cls < kNumClasses)) {
     Bin& bin = tl_cache->bins[cls];
     if (CONCALLOC_LIKELY(bin.room != 0)) {  // CACHE-3

@@ -50,7 +50,8 @@ CONCALLOC_API void* Alloc(std::size_t size);
 // Free(nullptr) does nothing. Any thread may free any block.
 CONCALLOC_API void Free(void* p) noexcept;
 
-// USABLE-1: the bytes the caller may use in the block (>= the size asked).
+// USABLE-1: the bytes the caller may use in the block (>= the size asked;
+// exactly the size asked in ASan and memcheck builds: SAN-USABLE).
 CONCALLOC_API std::size_t UsableSize(const void* p) noexcept;
 
 // ALIGN-1, ALIGN-2: `alignment` must be a power of two (any, up to 2^62);
@@ -126,7 +127,9 @@ CONCALLOC_API ValidationResult Validate() noexcept;
 // BUILD-1: how the library was built (checked builds: CHK-* clauses hold).
 struct BuildInfo {
   bool checked;
-  const char* mutant;  // non-empty only in the project's own mutant builds
+  const char* mutant;      // non-empty only in the project's own mutant builds
+  bool exact_usable_size;  // SAN-USABLE: ASan or memcheck build, UsableSize
+                           // is the requested size
 };
 CONCALLOC_API BuildInfo GetBuildInfo() noexcept;
 

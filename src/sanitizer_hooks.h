@@ -1,0 +1,166 @@
+// SAN-*: what the allocator tells AddressSanitizer and Valgrind memcheck, so
+// that they see through the cache: a cached block is inaccessible, a live
+// block's header and slack are inaccessible, and only the requested bytes of
+// a live block are usable. Without either tool (the default), every hook is
+// empty and every accessor a plain load or store (SAN-ZERO-COST).
+#ifndef CONCALLOC_SRC_SANITIZER_HOOKS_H
+#define CONCALLOC_SRC_SANITIZER_HOOKS_H
+
+#include <cstddef>
+#include <cstdint>
+
+#include "platform.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define CONCALLOC_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CONCALLOC_ASAN 1
+#endif
+#endif
+#ifndef CONCALLOC_ASAN
+#define CONCALLOC_ASAN 0
+#endif
+// CONCALLOC_VALGRIND: a build option (the valgrind preset); client requests
+// cost a few instructions even outside Valgrind, so release builds omit them.
+#ifndef CONCALLOC_VALGRIND
+#define CONCALLOC_VALGRIND 0
+#endif
+
+#if CONCALLOC_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+#if CONCALLOC_VALGRIND
+#include <valgrind/memcheck.h>
+#include <valgrind/valgrind.h>
+#endif
+
+namespace concalloc::detail::san {
+
+constexpr bool kAsan = CONCALLOC_ASAN != 0;
+constexpr bool kValgrind = CONCALLOC_VALGRIND != 0;
+// SAN-USABLE: under either tool only the requested bytes are usable, so
+// UsableSize is the requested size (as ASan's malloc_usable_size is).
+constexpr bool kExactUsable = kAsan || kValgrind;
+
+// Loads and stores of allocator metadata in memory the user may not touch
+// (headers, cached blocks). Under ASan they run in functions that ASan does
+// not instrument (sanitizer_hooks.cpp); under Valgrind the word is made
+// accessible for the access only.
+std::uint64_t UncheckedLoad(const std::uint64_t* p) noexcept;
+void UncheckedStore(std::uint64_t* p, std::uint64_t v) noexcept;
+
+CONCALLOC_ALWAYS_INLINE std::uint64_t LoadMeta(const std::uint64_t* p) noexcept {
+  if constexpr (kAsan) {
+    return UncheckedLoad(p);
+  } else {
+#if CONCALLOC_VALGRIND
+    VALGRIND_MAKE_MEM_DEFINED(p, sizeof *p);
+    const std::uint64_t v = *p;
+    VALGRIND_MAKE_MEM_NOACCESS(p, sizeof *p);
+    return v;
+#else
+    return *p;
+#endif
+  }
+}
+
+CONCALLOC_ALWAYS_INLINE void StoreMeta(std::uint64_t* p, std::uint64_t v) noexcept {
+  if constexpr (kAsan) {
+    UncheckedStore(p, v);
+  } else {
+#if CONCALLOC_VALGRIND
+    VALGRIND_MAKE_MEM_UNDEFINED(p, sizeof *p);
+    *p = v;
+    VALGRIND_MAKE_MEM_NOACCESS(p, sizeof *p);
+#else
+    *p = v;
+#endif
+  }
+}
+
+// SAN-LIVE: a block is handed to the user: header and slack inaccessible,
+// the requested bytes usable (and undefined, for memcheck). `block` is the
+// header's address (16-aligned), `user` the caller's pointer.
+CONCALLOC_ALWAYS_INLINE void BlockOut(void* block, void* user, std::size_t requested,
+                                      std::size_t usable) noexcept {
+#if CONCALLOC_ASAN
+  // SAN-GRANULE: poison from the 16-aligned header to the end, then unpoison
+  // exactly the requested bytes: ASan records the last partial 8-byte
+  // granule as "the first k bytes addressable", so a one-byte overflow past
+  // any requested size is seen.
+  ASAN_POISON_MEMORY_REGION(block, static_cast<char*>(user) - static_cast<char*>(block) + usable);
+  ASAN_UNPOISON_MEMORY_REGION(user, requested);
+#endif
+#if CONCALLOC_VALGRIND
+  VALGRIND_MALLOCLIKE_BLOCK(user, requested, 0, 0);
+  VALGRIND_MAKE_MEM_NOACCESS(static_cast<char*>(user) + requested, usable - requested);
+  VALGRIND_MAKE_MEM_NOACCESS(block, static_cast<char*>(user) - static_cast<char*>(block));
+#endif
+  (void)block, (void)user, (void)requested, (void)usable;
+}
+
+// SAN-FREE: Free takes a live block back. Its bytes become the allocator's
+// (writable for the checked fill) until BlockCached or BlockToBackend.
+CONCALLOC_ALWAYS_INLINE void BlockIn(void* user, std::size_t usable) noexcept {
+#if CONCALLOC_ASAN
+  ASAN_UNPOISON_MEMORY_REGION(user, usable);
+#endif
+#if CONCALLOC_VALGRIND
+  VALGRIND_FREELIKE_BLOCK(user, 0);
+  VALGRIND_MAKE_MEM_UNDEFINED(user, usable);
+#endif
+  (void)user, (void)usable;
+}
+
+// SAN-CACHED: a block in a list or the depot: no byte of it is accessible.
+CONCALLOC_ALWAYS_INLINE void BlockCached(void* user, std::size_t usable) noexcept {
+#if CONCALLOC_ASAN
+  ASAN_POISON_MEMORY_REGION(user, usable);
+#endif
+#if CONCALLOC_VALGRIND
+  VALGRIND_MAKE_MEM_NOACCESS(user, usable);
+#endif
+  (void)user, (void)usable;
+}
+
+// A cached block leaves its list for the user (then BlockOut): its bytes
+// become the allocator's, for the checked fill's check and refill.
+CONCALLOC_ALWAYS_INLINE void BlockOpen(void* user, std::size_t usable) noexcept {
+#if CONCALLOC_ASAN
+  ASAN_UNPOISON_MEMORY_REGION(user, usable);
+#endif
+#if CONCALLOC_VALGRIND
+  VALGRIND_MAKE_MEM_DEFINED(user, usable);
+#endif
+  (void)user, (void)usable;
+}
+
+// The allocator reads a cached block's bytes (fill checks) and leaves it
+// cached: under Valgrind they are made readable for the read only. (Under
+// ASan the reads run uninstrumented: FirstByteNot.)
+CONCALLOC_ALWAYS_INLINE void PeekBegin(const void* user, std::size_t usable) noexcept {
+#if CONCALLOC_VALGRIND
+  VALGRIND_MAKE_MEM_DEFINED(user, usable);
+#endif
+  (void)user, (void)usable;
+}
+CONCALLOC_ALWAYS_INLINE void PeekEnd(const void* user, std::size_t usable) noexcept {
+#if CONCALLOC_VALGRIND
+  VALGRIND_MAKE_MEM_NOACCESS(user, usable);
+#endif
+  (void)user, (void)usable;
+}
+
+// SAN-FREE: a live block goes straight back to the backend (large,
+// aligned, or a full list without depot).
+CONCALLOC_ALWAYS_INLINE void LiveBlockToBackend(void* user) noexcept {
+#if CONCALLOC_VALGRIND
+  VALGRIND_FREELIKE_BLOCK(user, 0);
+#endif
+  (void)user;
+}
+
+}  // namespace concalloc::detail::san
+
+#endif
