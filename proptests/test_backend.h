@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <cstdlib>
 
+#include <valgrind/memcheck.h>
+
 #include <concalloc/backend.h>
 #include <concalloc/concalloc.h>
 
@@ -24,20 +26,28 @@
 
 namespace concalloc::test {
 
-// Heavy load tests run lighter where every access is instrumented.
+// Heavy load tests run lighter where every access is instrumented, or when
+// CONCALLOC_TEST_LIGHT is set (the valgrind preset).
 constexpr bool kSanitized = CONCALLOC_TEST_SANITIZED != 0;
+inline bool LightLoad() { return kSanitized || std::getenv("CONCALLOC_TEST_LIGHT") != nullptr; }
 
 // Deliberate reads and writes of allocator-owned memory (cached blocks,
 // headers) by tests of checked mode and Validate. Not instrumented by ASan,
-// which would (rightly) report them first; the sanitizers/ programs test
-// what ASan itself reports.
+// and made accessible to memcheck for the access only (headers are always
+// inaccessible in memcheck builds), as the tools would (rightly) report them
+// first; the sanitizers/ programs test what the tools themselves report.
 __attribute__((no_sanitize_address, noinline)) inline std::uint64_t PeekWord(
     const std::uint64_t* p) {
-  return *p;
+  VALGRIND_MAKE_MEM_DEFINED(p, sizeof *p);
+  const std::uint64_t v = *p;
+  if (GetBuildInfo().exact_usable_size) VALGRIND_MAKE_MEM_NOACCESS(p, sizeof *p);
+  return v;
 }
 __attribute__((no_sanitize_address, noinline)) inline void PokeWord(std::uint64_t* p,
                                                                     std::uint64_t v) {
+  VALGRIND_MAKE_MEM_UNDEFINED(p, sizeof *p);
   *p = v;
+  if (GetBuildInfo().exact_usable_size) VALGRIND_MAKE_MEM_NOACCESS(p, sizeof *p);
 }
 __attribute__((no_sanitize_address, noinline)) inline unsigned char PeekByte(
     const unsigned char* p) {

@@ -51,7 +51,7 @@ TEST(Threads, BlocksFreedOnOtherThreadsUnderLoad) {
   // and sanitizer builds instrument every access, so they get a lighter load.
   constexpr int kProducers = 3, kConsumers = 3;
   const int kPerProducer =
-      concalloc::GetBuildInfo().checked || concalloc::test::kSanitized ? 2000 : 60000;
+      concalloc::GetBuildInfo().checked || concalloc::test::LightLoad() ? 2000 : 60000;
   std::mutex mu;
   std::condition_variable cv;
   std::deque<Message> queue;
@@ -175,7 +175,8 @@ TEST(Lifecycle, ForkChildCanAllocateAndFree) {
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     int ok = 1;
-    for (int i = 0; i < 10000 && ok; ++i) {
+    const int rounds = concalloc::test::LightLoad() ? 500 : 10000;
+    for (int i = 0; i < rounds && ok; ++i) {
       void* p = concalloc::Alloc(static_cast<std::size_t>(i % 9000));
       ok = p != nullptr;
       concalloc::Free(p);

@@ -42,6 +42,7 @@ enum Mutant : int {
   kMutantLostBlock = 8,    // a flush drops one block of each list (INV-CONSERVE)
   kMutantLargeSize = 9,    // a large block records a wrong size (SIZE-2)
   kMutantDepotNoLock = 10, // the depot is used without its lock (DEPOT-LOCK)
+  kMutantNoPoison = 11,    // cached blocks are not hidden from ASan (SAN-CACHED)
 };
 constexpr Mutant kMutant = static_cast<Mutant>(CONCALLOC_MUTANT);
 constexpr const char* MutantName() {
@@ -56,6 +57,7 @@ constexpr const char* MutantName() {
     case kMutantLostBlock: return "lost_block";
     case kMutantLargeSize: return "large_size";
     case kMutantDepotNoLock: return "depot_no_lock";
+    case kMutantNoPoison: return "no_poison";
     default: return "";
   }
 }

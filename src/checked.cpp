@@ -1,5 +1,7 @@
 #include "checked.h"
 
+#include "sanitizer_hooks.h"
+
 namespace concalloc::detail {
 
 std::atomic<std::uint64_t> g_secret{0};
@@ -53,6 +55,8 @@ void Die(const char* clause, const void* address, const char* what) noexcept {
   line.PutHex(reinterpret_cast<std::uintptr_t>(address));
   line.buf[line.len++] = '\n';
   platform::WriteStderr(line.buf, line.len);
+  line.buf[line.len] = '\0';
+  san::PrintStack(line.buf);
   platform::Abort();
 }
 

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "build_config.h"
 #include "platform.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -29,6 +30,13 @@
 
 #if CONCALLOC_ASAN
 #include <sanitizer/asan_interface.h>
+#endif
+// Set by the build when a sanitizer runtime is linked (CONCALLOC_SANITIZE).
+#ifndef CONCALLOC_SANITIZER_RUNTIME
+#define CONCALLOC_SANITIZER_RUNTIME 0
+#endif
+#if CONCALLOC_SANITIZER_RUNTIME
+#include <sanitizer/common_interface_defs.h>
 #endif
 #if CONCALLOC_VALGRIND
 #include <valgrind/memcheck.h>
@@ -116,7 +124,7 @@ CONCALLOC_ALWAYS_INLINE void BlockIn(void* user, std::size_t usable) noexcept {
 // SAN-CACHED: a block in a list or the depot: no byte of it is accessible.
 CONCALLOC_ALWAYS_INLINE void BlockCached(void* user, std::size_t usable) noexcept {
 #if CONCALLOC_ASAN
-  ASAN_POISON_MEMORY_REGION(user, usable);
+  if constexpr (kMutant != kMutantNoPoison) ASAN_POISON_MEMORY_REGION(user, usable);
 #endif
 #if CONCALLOC_VALGRIND
   VALGRIND_MAKE_MEM_NOACCESS(user, usable);
@@ -159,6 +167,18 @@ CONCALLOC_ALWAYS_INLINE void LiveBlockToBackend(void* user) noexcept {
   VALGRIND_FREELIKE_BLOCK(user, 0);
 #endif
   (void)user;
+}
+
+// SAN-DIAG: a CHK-* diagnostic under a tool also shows the caller's stack,
+// from the tool itself (no malloc).
+inline void PrintStack(const char* line) noexcept {
+#if CONCALLOC_SANITIZER_RUNTIME
+  __sanitizer_print_stack_trace();
+#endif
+#if CONCALLOC_VALGRIND
+  VALGRIND_PRINTF_BACKTRACE("%s", line);
+#endif
+  (void)line;
 }
 
 }  // namespace concalloc::detail::san

@@ -1,0 +1,130 @@
+// SAN-*: small programs, each with one deliberate user bug, that the tools
+// must report as they would with plain malloc, naming the user's function:
+//   bugs <bug>
+// Each bug lives in its own non-inlined function whose name the expected
+// report must contain. "none" runs every correct use and must stay silent.
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <initializer_list>
+#include <thread>
+
+#include <concalloc/concalloc.h>
+
+#define USER_FN __attribute__((noinline))
+
+namespace {
+
+volatile unsigned char g_sink;
+
+// Use after Free of a block that is now in the thread cache.
+USER_FN void UserUseAfterFree() {
+  auto* p = static_cast<unsigned char*>(concalloc::Alloc(64));
+  concalloc::Free(p);
+  g_sink = p[10];
+}
+
+// A write one byte past the requested size (inside the class's slack).
+USER_FN void UserOverflowByOne() {
+  auto* p = static_cast<unsigned char*>(concalloc::Alloc(21));
+  p[21] = 1;
+  concalloc::Free(p);
+}
+
+// A write into the 16-byte header in front of a live block.
+USER_FN void UserWriteIntoHeader() {
+  auto* p = static_cast<unsigned char*>(concalloc::Alloc(64));
+  p[-8] = 1;
+  concalloc::Free(p);
+}
+
+USER_FN void UserDoubleFree() {
+  void* p = concalloc::Alloc(64);
+  concalloc::Free(p);
+  concalloc::Free(p);
+}
+
+// Free of a pointer that Alloc never returned.
+USER_FN void UserFreeForeign() {
+  alignas(16) static unsigned char buffer[64];
+  concalloc::Free(buffer + 32);
+}
+
+// A read of memory that Alloc returned and nobody wrote (memcheck).
+USER_FN void UserReadUninitialised() {
+  auto* p = static_cast<unsigned char*>(concalloc::Alloc(64));
+  if (p[3] == 7) std::puts("seven");
+  concalloc::Free(p);
+}
+
+// A block allocated and never freed. On a thread of its own, so that no
+// stale copy of the pointer stays on a live stack.
+USER_FN void UserLeak() {
+  void* p = concalloc::Alloc(100);
+  std::memset(p, 1, 100);
+}
+USER_FN void UserLeakOnAThread() { std::thread(UserLeak).join(); }
+
+// A block handed between threads without synchronisation, both writing.
+std::atomic<unsigned char*> g_handoff{nullptr};
+USER_FN void UserRaceWriter(unsigned char* p) { p[0] = 1; }
+USER_FN void UserDataRace() {
+  auto* p = static_cast<unsigned char*>(concalloc::Alloc(64));
+  std::thread other([] {
+    unsigned char* q;
+    while ((q = g_handoff.load(std::memory_order_relaxed)) == nullptr) {
+    }
+    UserRaceWriter(q);
+  });
+  g_handoff.store(p, std::memory_order_relaxed);
+  UserRaceWriter(p);
+  other.join();
+  concalloc::Free(p);
+}
+
+// Every correct use the tools must stay silent on.
+USER_FN void UserCorrectUse() {
+  for (std::size_t n : {0, 1, 21, 64, 500, 8176, 20000}) {
+    auto* p = static_cast<unsigned char*>(concalloc::Alloc(n));
+    std::memset(p, 7, n);
+    concalloc::Free(p);
+    auto* q = static_cast<unsigned char*>(concalloc::AllocAligned(n, 256));
+    std::memset(q, 7, n);
+    concalloc::Free(q);
+  }
+  std::atomic<unsigned char*> box{nullptr};
+  std::thread producer([&] {
+    auto* p = static_cast<unsigned char*>(concalloc::Alloc(64));
+    std::memset(p, 3, 64);
+    box.store(p, std::memory_order_release);
+  });
+  producer.join();
+  unsigned char* p = box.load(std::memory_order_acquire);
+  g_sink = p[63];
+  concalloc::Free(p);
+  concalloc::Trim();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  struct Bug {
+    const char* name;
+    void (*run)();
+  };
+  const Bug bugs[] = {
+      {"use_after_free", UserUseAfterFree}, {"overflow_by_one", UserOverflowByOne},
+      {"header_write", UserWriteIntoHeader}, {"double_free", UserDoubleFree},
+      {"free_foreign", UserFreeForeign},     {"read_uninitialised", UserReadUninitialised},
+      {"leak", UserLeakOnAThread},           {"data_race", UserDataRace},
+      {"none", UserCorrectUse},
+  };
+  for (const Bug& bug : bugs) {
+    if (argc == 2 && std::strcmp(argv[1], bug.name) == 0) {
+      bug.run();
+      return 0;
+    }
+  }
+  std::fprintf(stderr, "usage: %s <bug>\n", argv[0]);
+  return 2;
+}
