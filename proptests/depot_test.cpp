@@ -188,15 +188,10 @@ TEST(Depot, ProducerConsumerReusesMemoryThroughTheDepot) {
 TEST(Depot, ForkWhileOtherThreadsUseTheDepot) {
   ScopedDepotBudget depot(kBig);
   ScopedDepth depth(2);
-  std::atomic<bool> stop{false};
-  std::vector<std::thread> busy;
-  for (int t = 0; t < 2; ++t)
-    busy.emplace_back([&] {
-      while (!stop.load()) FreeAll(AllocN(5, 48));  // spills and refills
-    });
+  concalloc::test::BusyThreads busy(2, [] { FreeAll(AllocN(5, 48)); });  // spills, refills
   const int rounds = concalloc::test::LightLoad() ? 3 : 20;
   for (int round = 0; round < rounds; ++round) {
-    const pid_t pid = fork();
+    const pid_t pid = busy.Fork();
     ASSERT_GE(pid, 0);
     if (pid == 0) {
       FreeAll(AllocN(50, 48));  // takes the depot lock
@@ -207,8 +202,6 @@ TEST(Depot, ForkWhileOtherThreadsUseTheDepot) {
     waitpid(pid, &status, 0);
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "LIFE-4: depot after fork";
   }
-  stop = true;
-  for (std::thread& t : busy) t.join();
 }
 
 TEST(Depot, EnvironmentSetsTheBudgetAtStartUp) {

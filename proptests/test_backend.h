@@ -7,6 +7,10 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
+#include <thread>
+#include <vector>
+
+#include <unistd.h>
 
 #include <valgrind/memcheck.h>
 
@@ -30,6 +34,50 @@ namespace concalloc::test {
 // CONCALLOC_TEST_LIGHT is set (the valgrind preset).
 constexpr bool kSanitized = CONCALLOC_TEST_SANITIZED != 0;
 inline bool LightLoad() { return kSanitized || std::getenv("CONCALLOC_TEST_LIGHT") != nullptr; }
+
+// Threads that allocate until stopped, for the fork tests (LIFE-4). In
+// sanitizer builds they pause around fork(): the sanitizer runtimes' own
+// allocators (clang 14) are not fork-safe while another thread is inside
+// them, so a child could inherit their lock held; plain builds fork while
+// the threads run.
+class BusyThreads {
+ public:
+  template <class Work>
+  BusyThreads(int n, Work work) {
+    for (int t = 0; t < n; ++t)
+      threads_.emplace_back([this, work] {
+        while (!stop_.load()) {
+          if (pause_.load()) {
+            paused_.fetch_add(1);
+            while (pause_.load() && !stop_.load()) {
+            }
+            paused_.fetch_sub(1);
+            continue;
+          }
+          work();
+        }
+      });
+  }
+  ~BusyThreads() {
+    stop_ = true;
+    for (std::thread& t : threads_) t.join();
+  }
+  // Calls fork() with the threads running (plain builds) or paused.
+  pid_t Fork() {
+    if (!kSanitized) return fork();
+    pause_ = true;
+    while (paused_.load() != static_cast<int>(threads_.size())) {
+    }
+    const pid_t pid = fork();
+    if (pid != 0) pause_ = false;
+    return pid;
+  }
+
+ private:
+  std::vector<std::thread> threads_;
+  std::atomic<bool> stop_{false}, pause_{false};
+  std::atomic<int> paused_{0};
+};
 
 // Deliberate reads and writes of allocator-owned memory (cached blocks,
 // headers) by tests of checked mode and Validate. Not instrumented by ASan,

@@ -163,15 +163,10 @@ TEST(Lifecycle, ThreadLocalDestructorsMayFree) {
 
 // LIFE-4: fork from a program whose other threads are allocating.
 TEST(Lifecycle, ForkChildCanAllocateAndFree) {
-  std::atomic<bool> stop{false};
-  std::vector<std::thread> busy;
-  for (int t = 0; t < 2; ++t)
-    busy.emplace_back([&] {
-      while (!stop.load()) concalloc::Free(concalloc::Alloc(128));
-    });
+  concalloc::test::BusyThreads busy(2, [] { concalloc::Free(concalloc::Alloc(128)); });
   void* before_fork = concalloc::Alloc(256);
   std::memset(before_fork, 0x42, 256);
-  const pid_t pid = fork();
+  const pid_t pid = busy.Fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     int ok = 1;
@@ -189,8 +184,6 @@ TEST(Lifecycle, ForkChildCanAllocateAndFree) {
   }
   int status = 0;
   waitpid(pid, &status, 0);
-  stop = true;
-  for (std::thread& t : busy) t.join();
   concalloc::Free(before_fork);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "LIFE-4: child status " << status;
 }
