@@ -1,6 +1,6 @@
 /*
  * depot.pml: the thread caches, the shared depot and the backend of
- * concalloc (spec/SPEC.md, sections 5 and 11), as a Promela model.
+ * concalloc (spec/SPEC.md, sections 5 and 8), as a Promela model.
  *
  * Run by spec/run-spin (all properties, all mutants). By hand:
  *   safety (INV-OWNERSHIP, INV-CONSERVE, INV-CACHE-BOUND, INV-DEPOT-BOUND,
