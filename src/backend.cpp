@@ -2,13 +2,32 @@
 
 #include <cstdlib>
 
+// MALLOC-BACKEND: in libconcalloc-malloc, which is malloc itself, the heap
+// behind the caches is glibc's own allocator under its __libc_ names (no
+// dlsym at start-up, no recursion); everywhere else it is the C heap.
+#if CONCALLOC_LIBC_BACKEND
+extern "C" {
+void* __libc_malloc(std::size_t);
+void* __libc_memalign(std::size_t, std::size_t);
+void __libc_free(void*);
+}
+#endif
+
 namespace concalloc {
 namespace {
+#if CONCALLOC_LIBC_BACKEND
+void* HeapAlloc(std::size_t size) noexcept { return __libc_malloc(size); }
+void* HeapAllocAligned(std::size_t alignment, std::size_t size) noexcept {
+  return __libc_memalign(alignment, size);
+}
+void HeapFree(void* p) noexcept { __libc_free(p); }
+#else
 void* HeapAlloc(std::size_t size) noexcept { return std::malloc(size); }
 void* HeapAllocAligned(std::size_t alignment, std::size_t size) noexcept {
   return std::aligned_alloc(alignment, size);
 }
 void HeapFree(void* p) noexcept { std::free(p); }
+#endif
 
 constexpr Backend kCHeap{&HeapAlloc, &HeapAllocAligned, &HeapFree};
 }  // namespace

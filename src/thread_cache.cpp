@@ -15,6 +15,7 @@
 namespace concalloc::detail {
 
 ThreadCache g_no_cache{};
+void (*g_exit_report)() = nullptr;
 __thread ThreadCache* tl_cache CONCALLOC_STATIC_TLS = &g_no_cache;
 __thread CacheState tl_state CONCALLOC_STATIC_TLS = CacheState::kUnborn;
 
@@ -196,6 +197,7 @@ void OnThreadExit(void* cache) noexcept {
 // The depot is emptied too, so that nothing the library holds outlives the
 // process's last destructor (LIFE-1 under valgrind).
 __attribute__((destructor)) void AtProcessExit() {
+  if (g_exit_report != nullptr) g_exit_report();  // MALLOC-STATS, before teardown
   TearDownCallingThread();
   DepotTrim();
 }

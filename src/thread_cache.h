@@ -144,6 +144,10 @@ CONCALLOC_ALWAYS_INLINE void FreeFast(void* p) noexcept {
   FreeSlow(h);
 }
 
+// Called at process exit before the exiting thread's cache is torn down
+// (MALLOC-STATS); nullptr: nothing.
+extern void (*g_exit_report)();
+
 // Cache maintenance (thread_cache.cpp).
 void FlushCache() noexcept;
 void TrimAll() noexcept;

@@ -1,0 +1,259 @@
+// libconcalloc-malloc (MALLOC-*): this whole test process, GoogleTest and
+// libstdc++ included, allocates through it (the binary links it).
+#include <gtest/gtest.h>
+
+#include <dlfcn.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <concalloc/concalloc.h>
+
+namespace {
+
+bool Aligned(const void* p, std::size_t a) { return reinterpret_cast<std::uintptr_t>(p) % a == 0; }
+
+// Keeps the compiler from removing a malloc/free pair it can see through.
+void* Escape(void* p) {
+  asm volatile("" : : "g"(p) : "memory");
+  return p;
+}
+
+// Sizes no allocator can serve, out of the compiler's sight.
+volatile std::size_t g_huge = SIZE_MAX - 100;
+
+TEST(Malloc, IsConcallocInThisProcess) {
+  const std::uint64_t hits = concalloc::GetThreadStats().alloc_hits;
+  for (int i = 0; i < 100; ++i) std::free(Escape(std::malloc(48)));
+  EXPECT_GT(concalloc::GetThreadStats().alloc_hits, hits) << "MALLOC-1: malloc is concalloc";
+  const std::uint64_t hits2 = concalloc::GetThreadStats().alloc_hits;
+  for (int i = 0; i < 10; ++i) delete static_cast<std::string*>(Escape(new std::string(100, 'x')));
+  EXPECT_GT(concalloc::GetThreadStats().alloc_hits, hits2) << "MALLOC-NEW";
+}
+
+TEST(Malloc, CallocChecksOverflowAndZeroes) {
+  for (int round = 0; round < 3; ++round) {
+    auto* dirty = static_cast<unsigned char*>(std::malloc(200));
+    std::memset(dirty, 0xAB, 200);
+    std::free(dirty);  // cached, not zero
+    auto* p = static_cast<unsigned char*>(std::calloc(25, 8));
+    ASSERT_NE(p, nullptr);
+    for (int k = 0; k < 200; ++k) ASSERT_EQ(p[k], 0) << "MALLOC-CALLOC: zeroed";
+    std::free(p);
+  }
+  errno = 0;
+  EXPECT_EQ(std::calloc(g_huge / 2, 3), nullptr) << "MALLOC-CALLOC: overflow";
+  EXPECT_EQ(errno, ENOMEM) << "MALLOC-CALLOC";
+}
+
+TEST(Malloc, ReallocCases) {
+  auto* p = static_cast<char*>(std::realloc(nullptr, 100));
+  ASSERT_NE(p, nullptr) << "MALLOC-REALLOC: realloc(NULL, n) is malloc";
+  std::memset(p, 'a', 100);
+  EXPECT_EQ(std::realloc(p, 90), p) << "MALLOC-REALLOC: in place while it fits";
+  auto* q = static_cast<char*>(std::realloc(p, 5000));
+  ASSERT_NE(q, nullptr);
+  for (int k = 0; k < 90; ++k) ASSERT_EQ(q[k], 'a') << "MALLOC-REALLOC: contents kept";
+  auto* r = static_cast<char*>(std::realloc(q, 10));
+  for (int k = 0; k < 10; ++k) ASSERT_EQ(r[k], 'a') << "MALLOC-REALLOC: shrink keeps the prefix";
+  errno = 0;
+  EXPECT_EQ(std::realloc(r, g_huge), nullptr) << "MALLOC-REALLOC: failure";
+  EXPECT_EQ(errno, ENOMEM);
+  EXPECT_EQ(r[0], 'a') << "MALLOC-REALLOC: the old block is untouched on failure";
+  EXPECT_EQ(std::realloc(r, 0), nullptr) << "MALLOC-REALLOC: realloc(p, 0) frees";
+  errno = 0;
+  EXPECT_EQ(reallocarray(nullptr, g_huge / 2, 4), nullptr) << "MALLOC-REALLOC: reallocarray";
+  EXPECT_EQ(errno, ENOMEM);
+}
+
+TEST(Malloc, AlignedEntryPointsValidateAndAlign) {
+  void* p = nullptr;
+  EXPECT_EQ(posix_memalign(&p, 3, 10), EINVAL) << "MALLOC-ALIGN";
+  EXPECT_EQ(posix_memalign(&p, 4, 10), EINVAL) << "MALLOC-ALIGN: not a multiple of sizeof(void*)";
+  for (std::size_t a = 8; a <= 65536; a *= 2) {
+    ASSERT_EQ(posix_memalign(&p, a, 100), 0);
+    EXPECT_TRUE(Aligned(p, a)) << "MALLOC-ALIGN posix_memalign " << a;
+    std::free(p);
+    p = aligned_alloc(a, 100);
+    EXPECT_TRUE(Aligned(p, a)) << "MALLOC-ALIGN aligned_alloc " << a;
+    std::free(p);
+    p = memalign(a, 100);
+    EXPECT_TRUE(Aligned(p, a)) << "MALLOC-ALIGN memalign " << a;
+    std::free(p);
+  }
+  errno = 0;
+  EXPECT_EQ(aligned_alloc(24, 100), nullptr) << "MALLOC-ALIGN";
+  EXPECT_EQ(errno, EINVAL);
+  const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  p = valloc(10);
+  EXPECT_TRUE(Aligned(p, page)) << "MALLOC-ALIGN valloc";
+  std::free(p);
+  p = pvalloc(10);
+  EXPECT_TRUE(Aligned(p, page)) << "MALLOC-ALIGN pvalloc";
+  EXPECT_GE(malloc_usable_size(p), page) << "MALLOC-ALIGN pvalloc rounds up to a page";
+  std::free(p);
+  EXPECT_EQ(malloc_usable_size(nullptr), 0u);
+}
+
+TEST(Malloc, FreePreservesErrno) {
+  for (std::size_t n : {10, 5000, 100000}) {
+    void* p = std::malloc(n);
+    errno = 1234;
+    std::free(p);
+    EXPECT_EQ(errno, 1234) << "MALLOC-ERRNO size " << n;
+  }
+}
+
+struct alignas(256) Big {
+  char c[256];
+};
+
+TEST(Malloc, EveryOperatorNewForm) {
+  delete new int(1);
+  delete[] new int[10];
+  delete new (std::nothrow) int(2);
+  Big* b = new Big;
+  EXPECT_TRUE(Aligned(b, 256)) << "MALLOC-NEW align_val_t";
+  delete b;
+  Big* bs = new Big[3];
+  EXPECT_TRUE(Aligned(bs, 256)) << "MALLOC-NEW align_val_t[]";
+  delete[] bs;
+  EXPECT_THROW((void)::operator new(g_huge), std::bad_alloc) << "MALLOC-NEW";
+  EXPECT_EQ(::operator new(g_huge, std::nothrow), nullptr) << "MALLOC-NEW nothrow";
+}
+
+// MALLOC-LATE: frees after the thread's cache is gone (a key destructor that
+// runs after the library's) go to the backend and never re-create the cache.
+TEST(Malloc, LateFreesAfterTheCacheIsGone) {
+  pthread_key_t key;
+  std::size_t cached_after = 99;
+  std::thread([&] {
+    std::free(std::malloc(32));  // the cache exists now
+    ASSERT_EQ(pthread_key_create(&key, [](void* arg) {
+                void* p = std::malloc(64);
+                std::free(p);
+                std::free(arg);
+              }),
+              0);
+    pthread_setspecific(key, std::malloc(100));
+    cached_after = 0;
+  }).join();
+  pthread_key_delete(key);
+  EXPECT_EQ(cached_after, 0u) << "MALLOC-LATE";
+  EXPECT_TRUE(concalloc::Validate()) << "MALLOC-LATE";
+}
+
+TEST(Malloc, ForkFromAThreadedProgram) {
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> busy;
+  for (int t = 0; t < 2; ++t)
+    busy.emplace_back([&] {
+      std::vector<void*> v;
+      while (!stop.load()) {
+        v.push_back(std::malloc(64 + v.size()));
+        if (v.size() > 100) {
+          for (void* p : v) std::free(p);
+          v.clear();
+        }
+      }
+      for (void* p : v) std::free(p);
+    });
+  for (int round = 0; round < 5; ++round) {
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      std::string s;
+      for (int i = 0; i < 1000; ++i) s += std::to_string(i);
+      std::thread([] { std::free(std::malloc(1000)); }).join();
+      _exit(s.size() > 1000 ? 0 : 1);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "MALLOC-FORK";
+  }
+  stop = true;
+  for (std::thread& t : busy) t.join();
+}
+
+TEST(Malloc, DlopenAndGlibcMallocCalls) {
+  void* lib = dlopen("libz.so.1", RTLD_NOW);
+  if (lib == nullptr) lib = dlopen("libm.so.6", RTLD_NOW);
+  ASSERT_NE(lib, nullptr) << "MALLOC-DLOPEN: " << dlerror();
+  EXPECT_EQ(dlclose(lib), 0) << "MALLOC-DLOPEN";
+  EXPECT_GE(malloc_trim(0), 0) << "MALLOC-GLIBC: malloc_trim works";
+  const struct mallinfo2 info = mallinfo2();
+  EXPECT_GE(info.arena, 0u) << "MALLOC-GLIBC: mallinfo2 works";
+  EXPECT_EQ(mallopt(M_TRIM_THRESHOLD, 1 << 20), 1) << "MALLOC-GLIBC: mallopt works";
+}
+
+// MALLOC-STRESS: many threads, random sizes up to 1 MiB, cross-thread frees,
+// realloc chains; contents verified. Each block starts with its size and
+// ends with a tag byte; whichever thread frees it checks both.
+struct Stamp {
+  std::size_t size;
+  unsigned char tag;
+};
+
+unsigned char* Stamped(unsigned char* p, std::size_t n, unsigned char tag) {
+  const Stamp s{n, tag};
+  std::memcpy(p, &s, sizeof s);
+  p[n - 1] = tag;
+  return p;
+}
+
+bool StampIntact(const unsigned char* p) {
+  Stamp s;
+  std::memcpy(&s, p, sizeof s);
+  return s.size >= sizeof s && malloc_usable_size(const_cast<unsigned char*>(p)) >= s.size &&
+         p[s.size - 1] == s.tag;
+}
+
+TEST(Malloc, MultithreadedStress) {
+  constexpr int kThreads = 6, kSteps = 20000;
+  std::vector<std::atomic<unsigned char*>> shared(64);
+  std::atomic<long> bad{0};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < kThreads; ++t)
+    pool.emplace_back([&, t] {
+      std::mt19937 rng(static_cast<unsigned>(t));
+      for (int i = 0; i < kSteps; ++i) {
+        const std::size_t n = 32 + (rng() % 16 == 0 ? rng() % (1 << 20) : rng() % 2000);
+        const auto tag = static_cast<unsigned char>(rng());
+        unsigned char* p = Stamped(static_cast<unsigned char*>(std::malloc(n)), n, tag);
+        std::size_t cur = n;
+        for (int link = rng() % 3; link > 0; --link) {  // a realloc chain
+          const std::size_t m = 32 + rng() % 4000;
+          p = static_cast<unsigned char*>(std::realloc(p, m));
+          if (m >= cur && !StampIntact(p)) bad.fetch_add(1);  // grown: every byte kept
+          p = Stamped(p, m, tag);
+          cur = m;
+        }
+        unsigned char* old = shared[rng() % shared.size()].exchange(p);
+        if (old != nullptr) {
+          if (!StampIntact(old)) bad.fetch_add(1);
+          std::free(old);
+        }
+      }
+    });
+  for (std::thread& th : pool) th.join();
+  for (auto& slot : shared) {
+    unsigned char* p = slot.exchange(nullptr);
+    if (p != nullptr && !StampIntact(p)) bad.fetch_add(1);
+    std::free(p);
+  }
+  EXPECT_EQ(bad.load(), 0) << "MALLOC-STRESS: contents changed";
+}
+
+}  // namespace

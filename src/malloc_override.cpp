@@ -1,0 +1,218 @@
+// libconcalloc-malloc (MALLOC-*): the per-thread cache in front of glibc's
+// allocator for a whole program, preloaded or linked. Every entry point glibc
+// documents for a replacement malloc, and the C++ operator new/delete family.
+#include <errno.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include <concalloc/concalloc.h>
+
+#include "checked.h"
+#include "platform.h"
+#include "thread_cache.h"
+
+namespace {
+
+using concalloc::detail::AllocAlignedSlow;
+using concalloc::detail::AllocFast;
+using concalloc::detail::FreeFast;
+using concalloc::detail::kAlignment;
+
+bool PowerOfTwo(std::size_t a) { return a != 0 && (a & (a - 1)) == 0; }
+
+// NULL with errno = ENOMEM on failure (CAPI-1).
+void* AlignedOrNull(std::size_t alignment, std::size_t size) {
+  if (alignment <= kAlignment) return AllocFast(size, false);
+  return AllocAlignedSlow(size, alignment, false);
+}
+
+std::size_t PageSize() {
+  static const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  return page;
+}
+
+// operator new: the new-handler loop of [new.delete.single].
+void* NewOrThrow(std::size_t size, std::size_t alignment) {
+  for (;;) {
+    if (void* p = AlignedOrNull(alignment, size)) return p;
+    std::new_handler handler = std::get_new_handler();
+    if (handler == nullptr) throw std::bad_alloc();
+    handler();
+  }
+}
+
+void* NewOrNull(std::size_t size, std::size_t alignment) noexcept {
+  try {
+    return NewOrThrow(size, alignment);
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+// MALLOC-STATS: CONCALLOC_SHOW_STATS=1 prints the exiting thread's and the
+// depot's counters at exit, before the thread's cache is torn down (to
+// stderr, if the program has not closed it by then).
+void PrintStats() {
+  const concalloc::ThreadStats t = concalloc::GetThreadStats();
+  const concalloc::GlobalStats g = concalloc::GetGlobalStats();
+  char line[512];
+  const int n = std::snprintf(
+      line, sizeof line,
+      "concalloc: main thread: %zu blocks cached (%zu bytes), %llu hits, %llu misses, "
+      "%llu frees cached; depot: %zu bytes in %zu batches, %llu put, %llu taken, %llu refused\n",
+      t.cached_blocks, t.cached_bytes, static_cast<unsigned long long>(t.alloc_hits),
+      static_cast<unsigned long long>(t.alloc_misses),
+      static_cast<unsigned long long>(t.frees_cached), g.depot_bytes, g.depot_batches,
+      static_cast<unsigned long long>(g.batches_put),
+      static_cast<unsigned long long>(g.batches_taken),
+      static_cast<unsigned long long>(g.batches_refused));
+  if (n > 0) concalloc::platform::WriteStderr(line, static_cast<std::size_t>(n));
+}
+
+__attribute__((constructor)) void RegisterStats() {
+  const char* show = concalloc::platform::GetEnv("CONCALLOC_SHOW_STATS");
+  if (show != nullptr && show[0] == '1') concalloc::detail::g_exit_report = &PrintStats;
+}
+
+}  // namespace
+
+extern "C" {
+
+// MALLOC-1: malloc is concalloc_alloc, free is concalloc_free. MALLOC-TLS:
+// both reach the thread cache through initial-exec TLS (FAST-2), and after a
+// thread's cache is torn down take the static path (LIFE-2).
+CONCALLOC_API void* malloc(std::size_t size) { return AllocFast(size, false); }
+
+// MALLOC-ERRNO: free preserves errno (nothing on its paths sets it).
+CONCALLOC_API void free(void* p) { FreeFast(p); }
+CONCALLOC_API void cfree(void* p) { FreeFast(p); }
+
+// MALLOC-CALLOC: overflow is ENOMEM; the memory is zeroed (a cached block
+// is not).
+CONCALLOC_API void* calloc(std::size_t n, std::size_t size) {
+  std::size_t total;
+  if (__builtin_mul_overflow(n, size, &total)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  void* p = AllocFast(total, false);
+  if (p != nullptr) std::memset(p, 0, total);
+  return p;
+}
+
+// MALLOC-REALLOC: realloc(NULL, n) is malloc(n); realloc(p, 0) frees p and
+// returns NULL (glibc's behaviour); in place when n fits the block and is at
+// least half of it; else a new block, the bytes copied, the old one freed;
+// on failure NULL with ENOMEM and p untouched.
+CONCALLOC_API void* realloc(void* p, std::size_t size) {
+  if (p == nullptr) return AllocFast(size, false);
+  if (size == 0) {
+    FreeFast(p);
+    return nullptr;
+  }
+  const std::size_t usable = concalloc::UsableSize(p);
+  if (size <= usable && size >= usable / 2) return p;
+  void* q = AllocFast(size, false);
+  if (q == nullptr) return nullptr;
+  std::memcpy(q, p, size < usable ? size : usable);
+  FreeFast(p);
+  return q;
+}
+
+CONCALLOC_API void* reallocarray(void* p, std::size_t n, std::size_t size) {
+  std::size_t total;
+  if (__builtin_mul_overflow(n, size, &total)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return realloc(p, total);
+}
+
+// MALLOC-ALIGN: alignments are validated (EINVAL); memory from every one of
+// these is released with free.
+CONCALLOC_API int posix_memalign(void** out, std::size_t alignment, std::size_t size) {
+  if (!PowerOfTwo(alignment) || alignment % sizeof(void*) != 0) return EINVAL;
+  const int saved = errno;
+  void* p = AlignedOrNull(alignment, size);
+  errno = saved;  // posix_memalign reports through its result only
+  if (p == nullptr) return ENOMEM;
+  *out = p;
+  return 0;
+}
+
+CONCALLOC_API void* aligned_alloc(std::size_t alignment, std::size_t size) {
+  if (!PowerOfTwo(alignment)) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  return AlignedOrNull(alignment, size);
+}
+
+CONCALLOC_API void* memalign(std::size_t alignment, std::size_t size) {
+  return aligned_alloc(alignment, size);
+}
+
+CONCALLOC_API void* valloc(std::size_t size) { return AlignedOrNull(PageSize(), size); }
+
+CONCALLOC_API void* pvalloc(std::size_t size) {
+  const std::size_t page = PageSize();
+  if (size > SIZE_MAX - page) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return AlignedOrNull(page, (size + page - 1) & ~(page - 1));
+}
+
+CONCALLOC_API std::size_t malloc_usable_size(void* p) { return concalloc::UsableSize(p); }
+
+}  // extern "C"
+
+// MALLOC-NEW: the C++ operator new/delete family.
+CONCALLOC_API void* operator new(std::size_t n) { return NewOrThrow(n, 1); }
+CONCALLOC_API void* operator new[](std::size_t n) { return NewOrThrow(n, 1); }
+CONCALLOC_API void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+  return NewOrNull(n, 1);
+}
+CONCALLOC_API void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
+  return NewOrNull(n, 1);
+}
+CONCALLOC_API void* operator new(std::size_t n, std::align_val_t a) {
+  return NewOrThrow(n, static_cast<std::size_t>(a));
+}
+CONCALLOC_API void* operator new[](std::size_t n, std::align_val_t a) {
+  return NewOrThrow(n, static_cast<std::size_t>(a));
+}
+CONCALLOC_API void* operator new(std::size_t n, std::align_val_t a,
+                                 const std::nothrow_t&) noexcept {
+  return NewOrNull(n, static_cast<std::size_t>(a));
+}
+CONCALLOC_API void* operator new[](std::size_t n, std::align_val_t a,
+                                   const std::nothrow_t&) noexcept {
+  return NewOrNull(n, static_cast<std::size_t>(a));
+}
+CONCALLOC_API void operator delete(void* p) noexcept { FreeFast(p); }
+CONCALLOC_API void operator delete[](void* p) noexcept { FreeFast(p); }
+CONCALLOC_API void operator delete(void* p, std::size_t) noexcept { FreeFast(p); }
+CONCALLOC_API void operator delete[](void* p, std::size_t) noexcept { FreeFast(p); }
+CONCALLOC_API void operator delete(void* p, const std::nothrow_t&) noexcept { FreeFast(p); }
+CONCALLOC_API void operator delete[](void* p, const std::nothrow_t&) noexcept { FreeFast(p); }
+CONCALLOC_API void operator delete(void* p, std::align_val_t) noexcept { FreeFast(p); }
+CONCALLOC_API void operator delete[](void* p, std::align_val_t) noexcept { FreeFast(p); }
+CONCALLOC_API void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
+  FreeFast(p);
+}
+CONCALLOC_API void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
+  FreeFast(p);
+}
+CONCALLOC_API void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept {
+  FreeFast(p);
+}
+CONCALLOC_API void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept {
+  FreeFast(p);
+}
