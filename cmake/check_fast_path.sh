@@ -3,12 +3,16 @@
 # library and fails if a fast path holds a lock prefix (atomic RMW), an
 # exchange, a call (through the PLT or not), or a __tls_get_addr call.
 # Tail jumps to the noinline slow paths are allowed.
-#   check_fast_path.sh LIBRARY
+#   check_fast_path.sh LIBRARY [FUNCTION...]   (default: the core's entry points)
 set -euo pipefail
 lib=$1
+shift
+functions=("$@")
+[ ${#functions[@]} -gt 0 ] ||
+  functions=('concalloc::Alloc(unsigned long)' 'concalloc::Free(void*)' concalloc_alloc concalloc_free)
 dis=$(objdump -d --no-show-raw-insn -C "$lib")
 status=0
-for fn in 'concalloc::Alloc(unsigned long)' 'concalloc::Free(void*)' concalloc_alloc concalloc_free; do
+for fn in "${functions[@]}"; do
   body=$(awk -v f="<$fn>:" 'index($0, f) == length($0) - length(f) + 1 && index($0, f) {on = 1; next}
                             on && /^$/ {exit} on' <<<"$dis")
   if [ -z "$body" ]; then

@@ -199,7 +199,7 @@ TEST(Malloc, DlopenAndGlibcMallocCalls) {
 }
 
 // MALLOC-STRESS: many threads, random sizes up to 1 MiB, cross-thread frees,
-// realloc chains; contents verified. Each block starts with its size and
+// realloc chains, a fork in the middle; contents verified. Each block starts with its size and
 // ends with a tag byte; whichever thread frees it checks both.
 struct Stamp {
   std::size_t size;
@@ -244,6 +244,18 @@ TEST(Malloc, MultithreadedStress) {
         if (old != nullptr) {
           if (!StampIntact(old)) bad.fetch_add(1);
           std::free(old);
+        }
+        if (t == 0 && i == kSteps / 2) {  // fork in the middle (MALLOC-FORK)
+          const pid_t pid = fork();
+          if (pid == 0) {
+            std::vector<void*> v;
+            for (int k = 0; k < 1000; ++k) v.push_back(std::malloc(1 + k % 3000));
+            for (void* q : v) std::free(q);
+            _exit(0);
+          }
+          int status = 1;
+          waitpid(pid, &status, 0);
+          if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) bad.fetch_add(1);
         }
       }
     });
