@@ -238,7 +238,7 @@ RC_GTEST_PROP(Depot, ThreadScriptsConserveBlocks, ()) {
   std::mutex mu;
   std::vector<std::vector<void*>> mailbox(threads);  // blocks handed to thread t
   std::vector<void*> leftovers;
-  std::atomic<long> bad{0};
+  std::atomic<const char*> broken{nullptr};  // the first violated clause
   std::vector<std::thread> pool;
   for (std::size_t t = 0; t < threads; ++t)
     pool.emplace_back([&, t] {
@@ -263,14 +263,17 @@ RC_GTEST_PROP(Depot, ThreadScriptsConserveBlocks, ()) {
         } else if (op == Op::kExit) {
           break;
         }
-        if (!concalloc::Validate()) bad.fetch_add(1);
+        if (const concalloc::ValidationResult r = concalloc::Validate(); !r) {
+          const char* none = nullptr;
+          broken.compare_exchange_strong(none, r.clause);
+        }
       }
       std::lock_guard<std::mutex> lock(mu);
       leftovers.insert(leftovers.end(), mine.begin(), mine.end());
     });
   for (std::thread& th : pool) th.join();
   for (auto& box : mailbox) leftovers.insert(leftovers.end(), box.begin(), box.end());
-  RC_ASSERT(bad.load() == 0L);
+  if (const char* clause = broken.load()) RC_FAIL(std::string(clause) + " on a script thread");
   // INV-CONSERVE: every block taken from the backend is live, cached (the
   // threads have exited: none is), in the depot, or returned.
   const long live = static_cast<long>(leftovers.size());

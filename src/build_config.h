@@ -43,6 +43,7 @@ enum Mutant : int {
   kMutantLargeSize = 9,    // a large block records a wrong size (SIZE-2)
   kMutantDepotNoLock = 10, // the depot is used without its lock (DEPOT-LOCK)
   kMutantNoPoison = 11,    // cached blocks are not hidden from ASan (SAN-CACHED)
+  kMutantStats = 12,       // a refill from the depot is not counted (INV-STATS)
 };
 constexpr Mutant kMutant = static_cast<Mutant>(CONCALLOC_MUTANT);
 constexpr const char* MutantName() {
@@ -58,6 +59,7 @@ constexpr const char* MutantName() {
     case kMutantLargeSize: return "large_size";
     case kMutantDepotNoLock: return "depot_no_lock";
     case kMutantNoPoison: return "no_poison";
+    case kMutantStats: return "stats";
     default: return "";
   }
 }

@@ -172,7 +172,7 @@ bool RefillFromDepot(ThreadCache& tc, std::size_t cls) noexcept {
   }
   bin.head = batch.head;
   bin.room -= batch.count;
-  tc.refilled[cls] += batch.count;
+  if constexpr (kMutant != kMutantStats) tc.refilled[cls] += batch.count;
   return true;
 }
 
