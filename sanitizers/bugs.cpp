@@ -50,9 +50,14 @@ USER_FN void UserFreeForeign() {
   concalloc::Free(buffer + 32);
 }
 
-// A read of memory that Alloc returned and nobody wrote (memcheck).
+// A read of memory that Alloc returned and nobody wrote since (memcheck).
+// The block is a reused cached one whose bytes were written before it was
+// freed: only the allocator's client request makes them undefined again.
 USER_FN void UserReadUninitialised() {
-  auto* p = static_cast<unsigned char*>(concalloc::Alloc(64));
+  auto* old = static_cast<unsigned char*>(concalloc::Alloc(64));
+  std::memset(old, 7, 64);
+  concalloc::Free(old);
+  auto* p = static_cast<unsigned char*>(concalloc::Alloc(64));  // the same block
   if (p[3] == 7) std::puts("seven");
   concalloc::Free(p);
 }
