@@ -45,9 +45,9 @@ TEST(Malloc, IsConcallocInThisProcess) {
 
 TEST(Malloc, CallocChecksOverflowAndZeroes) {
   for (int round = 0; round < 3; ++round) {
-    auto* dirty = static_cast<unsigned char*>(std::malloc(200));
+    auto* dirty = static_cast<unsigned char*>(Escape(std::malloc(200)));
     std::memset(dirty, 0xAB, 200);
-    std::free(dirty);  // cached, not zero
+    std::free(Escape(dirty));  // cached, not zero (kept from the optimiser)
     auto* p = static_cast<unsigned char*>(std::calloc(25, 8));
     ASSERT_NE(p, nullptr);
     for (int k = 0; k < 200; ++k) ASSERT_EQ(p[k], 0) << "MALLOC-CALLOC: zeroed";
@@ -136,22 +136,34 @@ TEST(Malloc, EveryOperatorNewForm) {
 
 // MALLOC-LATE: frees after the thread's cache is gone (a key destructor that
 // runs after the library's) go to the backend and never re-create the cache.
+// What the late key destructor saw.
+struct LateReport {
+  bool ran = false;
+  bool malloc_ok = false;
+  std::size_t cached_after_free = 99;
+};
+LateReport g_late;
+
+void LateKeyDestructor(void* arg) {
+  void* p = Escape(std::malloc(64));
+  g_late.malloc_ok = p != nullptr;
+  std::free(p);
+  std::free(arg);
+  g_late.cached_after_free = concalloc::GetThreadStats().cached_blocks;
+  g_late.ran = true;
+}
+
 TEST(Malloc, LateFreesAfterTheCacheIsGone) {
   pthread_key_t key;
-  std::size_t cached_after = 99;
   std::thread([&] {
-    std::free(std::malloc(32));  // the cache exists now
-    ASSERT_EQ(pthread_key_create(&key, [](void* arg) {
-                void* p = std::malloc(64);
-                std::free(p);
-                std::free(arg);
-              }),
-              0);
+    std::free(Escape(std::malloc(32)));  // the cache exists now
+    ASSERT_EQ(pthread_key_create(&key, &LateKeyDestructor), 0);
     pthread_setspecific(key, std::malloc(100));
-    cached_after = 0;
   }).join();
   pthread_key_delete(key);
-  EXPECT_EQ(cached_after, 0u) << "MALLOC-LATE";
+  ASSERT_TRUE(g_late.ran) << "MALLOC-LATE: the key destructor ran";
+  EXPECT_TRUE(g_late.malloc_ok) << "MALLOC-LATE: malloc after the cache is gone";
+  EXPECT_EQ(g_late.cached_after_free, 0u) << "MALLOC-LATE: no cache re-created (LIFE-2)";
   EXPECT_TRUE(concalloc::Validate()) << "MALLOC-LATE";
 }
 
@@ -176,7 +188,7 @@ TEST(Malloc, ForkFromAThreadedProgram) {
     if (pid == 0) {
       std::string s;
       for (int i = 0; i < 1000; ++i) s += std::to_string(i);
-      std::thread([] { std::free(std::malloc(1000)); }).join();
+      std::thread([] { std::free(Escape(std::malloc(1000))); }).join();
       _exit(s.size() > 1000 ? 0 : 1);
     }
     int status = 0;
