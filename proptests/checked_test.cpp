@@ -11,7 +11,7 @@
 
 #include <concalloc/concalloc.h>
 
-#include "test_backend.h"
+#include "test_support.h"
 
 namespace {
 

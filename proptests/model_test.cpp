@@ -19,7 +19,7 @@
 
 #include <concalloc/concalloc.h>
 
-#include "test_backend.h"
+#include "test_support.h"
 
 namespace {
 

@@ -2,7 +2,6 @@
 // allocator for a whole program, preloaded or linked. Every entry point glibc
 // documents for a replacement malloc, and the C++ operator new/delete family.
 #include <errno.h>
-#include <unistd.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -30,11 +29,6 @@ bool PowerOfTwo(std::size_t a) { return a != 0 && (a & (a - 1)) == 0; }
 void* AlignedOrNull(std::size_t alignment, std::size_t size) {
   if (alignment <= kAlignment) return AllocFast(size, false);
   return AllocAlignedSlow(size, alignment, false);
-}
-
-std::size_t PageSize() {
-  static const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-  return page;
 }
 
 // operator new: the new-handler loop of [new.delete.single].
@@ -158,10 +152,10 @@ CONCALLOC_API void* memalign(std::size_t alignment, std::size_t size) {
   return aligned_alloc(alignment, size);
 }
 
-CONCALLOC_API void* valloc(std::size_t size) { return AlignedOrNull(PageSize(), size); }
+CONCALLOC_API void* valloc(std::size_t size) { return AlignedOrNull(concalloc::platform::PageSize(), size); }
 
 CONCALLOC_API void* pvalloc(std::size_t size) {
-  const std::size_t page = PageSize();
+  const std::size_t page = concalloc::platform::PageSize();
   if (size > SIZE_MAX - page) {
     errno = ENOMEM;
     return nullptr;

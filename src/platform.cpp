@@ -46,4 +46,9 @@ void WriteStderr(const char* text, std::size_t length) noexcept {
 
 void Abort() noexcept { std::abort(); }
 
+std::size_t PageSize() noexcept {
+  static const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  return page;
+}
+
 }  // namespace concalloc::platform

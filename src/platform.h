@@ -33,6 +33,9 @@ void WriteStderr(const char* text, std::size_t length) noexcept;
 
 [[noreturn]] void Abort() noexcept;
 
+// The size of a memory page.
+std::size_t PageSize() noexcept;
+
 }  // namespace concalloc::platform
 
 #endif

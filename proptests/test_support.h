@@ -1,8 +1,9 @@
-// A backend over the C heap that counts blocks and can be told to fail
-// (BACKEND-2), for the conservation checks (INV-CONSERVE) and the failure
-// injection tests (ALLOC-4).
-#ifndef CONCALLOC_PROPTESTS_TEST_BACKEND_H
-#define CONCALLOC_PROPTESTS_TEST_BACKEND_H
+// What the tests share: a backend over the C heap that counts blocks and can
+// be told to fail (BACKEND-2; INV-CONSERVE, ALLOC-4), scopes for the depth
+// and the depot budget, uninstrumented pokes at allocator memory, and busy
+// threads for the fork tests.
+#ifndef CONCALLOC_PROPTESTS_TEST_SUPPORT_H
+#define CONCALLOC_PROPTESTS_TEST_SUPPORT_H
 
 #include <atomic>
 #include <cstdint>
