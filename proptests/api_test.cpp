@@ -292,7 +292,7 @@ TEST(Validate, ReportsACorruptTagWithItsAddress) {
   const concalloc::ValidationResult r = concalloc::Validate();
   ASSERT_FALSE(r) << "VALIDATE-1";
   EXPECT_STREQ(r.clause, "INV-TAG") << "VALIDATE-1";
-  EXPECT_EQ(r.address, header) << "VALIDATE-1";
+  EXPECT_EQ(r.address, p) << "VALIDATE-1: a block is named by the pointer Alloc returned";
   concalloc::test::PokeWord(&header[0], saved);
   ExpectValid("VALIDATE-1 after repair");
 }

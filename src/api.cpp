@@ -9,14 +9,14 @@
 
 namespace concalloc {
 
-void* Alloc(std::size_t size) { return detail::AllocFast(size, true); }
+void* Alloc(std::size_t size) { return detail::AllocFast<true>(size); }
 
 void Free(void* p) noexcept { detail::FreeFast(p); }
 
 std::size_t UsableSize(const void* p) noexcept {
   if (p == nullptr) return 0;
   if constexpr (detail::kChecked) detail::CheckedKindOfFreed(p);  // a live block
-  const detail::BlockHeader* h = detail::HeaderOf(p);
+  const detail::Block* h = detail::BlockOf(p);
   const detail::Tag tag = detail::DecodeTag(LoadTag(h));
   // USABLE-1, SAN-USABLE
   if (tag.kind < detail::kNumClasses && !detail::san::kExactUsable)
@@ -28,8 +28,8 @@ void* AllocAligned(std::size_t size, std::size_t alignment) {
   if (alignment == 0 || (alignment & (alignment - 1)) != 0)  // ALIGN-2
     detail::Die("ALIGN-2", reinterpret_cast<const void*>(alignment),
                 "AllocAligned: the alignment is not a power of two");
-  if (alignment <= detail::kAlignment) return detail::AllocFast(size, true);
-  return detail::AllocAlignedSlow(size, alignment, true);
+  if (alignment <= detail::kAlignment) return detail::AllocFast<true>(size);
+  return detail::AllocAlignedSlow<true>(size, alignment);
 }
 
 void FlushThreadCache() noexcept { detail::FlushCache(); }

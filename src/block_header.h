@@ -19,9 +19,12 @@ namespace concalloc::detail {
 //         bits 16-23 state (checked builds): kStateLive, kStateCached
 //         bits 32-63 kMagic (checked builds)
 //         Checked builds XOR the whole tag with the process secret (HDR-2).
-//   word  cached class block: the link to the next block of its list
-//         (XORed with the secret in checked builds: CHK-ENCODE);
-//         large or aligned block: its usable size; live class block: 0.
+//   word  cached class block: the link to the next block of its list, that
+//         block's caller address (XORed with the secret in checked builds:
+//         CHK-ENCODE);
+//         large or aligned block: its usable size; live class block: its
+//         requested size in checked and tool builds (SAN-USABLE), else
+//         whatever it held (release Alloc skips the store).
 // In release builds a class block's tag is its class index, so Free needs
 // one compare (tag < kNumClasses) to know it is cacheable.
 struct BlockHeader {
@@ -39,19 +42,42 @@ constexpr std::uint64_t kMagic = 0xC0CA110Cull;
 static_assert(kKindAligned >= kNumClasses && kKindLarge >= kNumClasses,
               "HDR-1: kinds never collide with class indexes");
 
+// A block is named by the caller's address (what Alloc returns), never by
+// its header's: lists, batches and the slow paths hold Block*, and the header
+// is the 16 bytes below (HDR-1). So the fast paths (FAST-1) pop and push the
+// very pointers they return and take, with no offset arithmetic. Block is
+// incomplete on purpose: a Block* is never dereferenced, only passed to the
+// accessors below, and must not reach the backend (RawOf gives its address).
+struct Block;
+
+CONCALLOC_ALWAYS_INLINE BlockHeader* HeaderAt(const Block* b) noexcept {
+  return reinterpret_cast<BlockHeader*>(reinterpret_cast<std::uintptr_t>(b) - kHeaderSize);
+}
+// The block whose caller's pointer is p.
+CONCALLOC_ALWAYS_INLINE Block* BlockOf(const void* p) noexcept {
+  return reinterpret_cast<Block*>(const_cast<void*>(p));
+}
+CONCALLOC_ALWAYS_INLINE void* UserOf(Block* b) noexcept { return b; }
+CONCALLOC_ALWAYS_INLINE const void* UserOf(const Block* b) noexcept { return b; }
+// Class and large blocks: the backend's allocation starts at the header.
+CONCALLOC_ALWAYS_INLINE void* RawOf(Block* b) noexcept { return HeaderAt(b); }
+CONCALLOC_ALWAYS_INLINE Block* BlockAtRaw(void* raw) noexcept {
+  return reinterpret_cast<Block*>(static_cast<char*>(raw) + kHeaderSize);
+}
+
 // Every access to a header goes through these (SAN-META): headers are
 // inaccessible to the user under ASan and memcheck, never to the allocator.
-CONCALLOC_ALWAYS_INLINE std::uint64_t LoadTag(const BlockHeader* h) noexcept {
-  return san::LoadMeta(&h->tag);
+CONCALLOC_ALWAYS_INLINE std::uint64_t LoadTag(const Block* b) noexcept {
+  return san::LoadMeta(&HeaderAt(b)->tag);
 }
-CONCALLOC_ALWAYS_INLINE void StoreTag(BlockHeader* h, std::uint64_t v) noexcept {
-  san::StoreMeta(&h->tag, v);
+CONCALLOC_ALWAYS_INLINE void StoreTag(Block* b, std::uint64_t v) noexcept {
+  san::StoreMeta(&HeaderAt(b)->tag, v);
 }
-CONCALLOC_ALWAYS_INLINE std::uint64_t LoadWord(const BlockHeader* h) noexcept {
-  return san::LoadMeta(&h->word);
+CONCALLOC_ALWAYS_INLINE std::uint64_t LoadWord(const Block* b) noexcept {
+  return san::LoadMeta(&HeaderAt(b)->word);
 }
-CONCALLOC_ALWAYS_INLINE void StoreWord(BlockHeader* h, std::uint64_t v) noexcept {
-  san::StoreMeta(&h->word, v);
+CONCALLOC_ALWAYS_INLINE void StoreWord(Block* b, std::uint64_t v) noexcept {
+  san::StoreMeta(&HeaderAt(b)->word, v);
 }
 
 CONCALLOC_ALWAYS_INLINE std::uint64_t MakeTag(std::uint64_t kind, std::uint64_t state,
@@ -73,22 +99,16 @@ CONCALLOC_ALWAYS_INLINE Tag DecodeTag(std::uint64_t raw) noexcept {
   return t;
 }
 
-CONCALLOC_ALWAYS_INLINE std::uint64_t EncodeLink(const BlockHeader* next) noexcept {
+CONCALLOC_ALWAYS_INLINE std::uint64_t EncodeLink(const Block* next) noexcept {
   std::uint64_t v = reinterpret_cast<std::uintptr_t>(next);
   if constexpr (kChecked) v ^= Secret();
   return v;
 }
-CONCALLOC_ALWAYS_INLINE BlockHeader* DecodeLink(std::uint64_t v) noexcept {
+CONCALLOC_ALWAYS_INLINE Block* DecodeLink(std::uint64_t v) noexcept {
   if constexpr (kChecked) v ^= Secret();
-  return reinterpret_cast<BlockHeader*>(static_cast<std::uintptr_t>(v));
+  return reinterpret_cast<Block*>(static_cast<std::uintptr_t>(v));
 }
 
-CONCALLOC_ALWAYS_INLINE BlockHeader* HeaderOf(const void* p) noexcept {
-  return reinterpret_cast<BlockHeader*>(reinterpret_cast<std::uintptr_t>(p) - kHeaderSize);
-}
-CONCALLOC_ALWAYS_INLINE void* UserOf(BlockHeader* h) noexcept {
-  return reinterpret_cast<char*>(h) + kHeaderSize;
-}
 // The caller's bytes in a block of class c.
 CONCALLOC_ALWAYS_INLINE std::size_t UserBytes(std::size_t c) noexcept {
   return kClassSize[c] - kHeaderSize;

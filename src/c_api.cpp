@@ -7,7 +7,7 @@
 
 extern "C" {
 
-void* concalloc_alloc(size_t size) { return concalloc::detail::AllocFast(size, false); }
+void* concalloc_alloc(size_t size) { return concalloc::detail::AllocFast<false>(size); }
 
 void concalloc_free(void* p) { concalloc::detail::FreeFast(p); }
 
@@ -19,8 +19,8 @@ void* concalloc_alloc_aligned(size_t size, size_t alignment) {
     return nullptr;
   }
   if (alignment <= concalloc::detail::kAlignment)
-    return concalloc::detail::AllocFast(size, false);
-  return concalloc::detail::AllocAlignedSlow(size, alignment, false);
+    return concalloc::detail::AllocFast<false>(size);
+  return concalloc::detail::AllocAlignedSlow<false>(size, alignment);
 }
 
 void concalloc_flush_thread_cache(void) { concalloc::detail::FlushCache(); }

@@ -58,11 +58,11 @@ class Locked {
 
 }  // namespace
 
-void FreeChain(BlockHeader* h, std::uint32_t count) noexcept {
+void FreeChain(Block* h, std::uint32_t count) noexcept {
   const Backend& backend = CurrentBackend();
   for (std::uint32_t k = 0; k < count && h != nullptr; ++k) {
-    BlockHeader* next = DecodeLink(LoadWord(h));
-    backend.free(h);
+    Block* next = DecodeLink(LoadWord(h));
+    backend.free(RawOf(h));
     h = next;
   }
 }
@@ -135,7 +135,7 @@ GlobalStats DepotStats() noexcept {
   return s;
 }
 
-std::uint32_t ChainLength(const BlockHeader* h, std::uint32_t limit) noexcept {
+std::uint32_t ChainLength(const Block* h, std::uint32_t limit) noexcept {
   std::uint32_t n = 0;
   while (h != nullptr && n <= limit) {
     if ((reinterpret_cast<std::uintptr_t>(h) & (kAlignment - 1)) != 0) return limit + 1;
@@ -155,7 +155,7 @@ ValidationResult ValidateDepot() noexcept {
       const Batch& b = g_depot.slots[c][i];
       if (ChainLength(b.head, b.count) != b.count)
         return {"INV-DEPOT", b.head, "a depot batch's chain does not have its count"};
-      for (const BlockHeader* h = b.head; h != nullptr; h = DecodeLink(LoadWord(h))) {
+      for (const Block* h = b.head; h != nullptr; h = DecodeLink(LoadWord(h))) {
         const Tag tag = DecodeTag(LoadTag(h));
         if (!tag.magic_ok || tag.kind != c || (kChecked && tag.state != kStateCached))
           return {"INV-DEPOT", h, "a depot block is not tagged as cached in its class"};

@@ -17,7 +17,7 @@ namespace concalloc::detail {
 // A chain of `count` blocks of one class, linked through their headers
 // exactly as a thread's list is (INV-LIST), ending in nullptr.
 struct Batch {
-  BlockHeader* head;
+  Block* head;
   std::uint32_t count;
 };
 
@@ -44,10 +44,10 @@ GlobalStats DepotStats() noexcept;
 ValidationResult ValidateDepot() noexcept;
 
 // Gives the first count blocks of a chain to the backend.
-void FreeChain(BlockHeader* head, std::uint32_t count) noexcept;
+void FreeChain(Block* head, std::uint32_t count) noexcept;
 
 // The number of blocks in a chain that starts at head, at most limit + 1.
-std::uint32_t ChainLength(const BlockHeader* head, std::uint32_t limit) noexcept;
+std::uint32_t ChainLength(const Block* head, std::uint32_t limit) noexcept;
 
 }  // namespace concalloc::detail
 

@@ -27,8 +27,8 @@ bool PowerOfTwo(std::size_t a) { return a != 0 && (a & (a - 1)) == 0; }
 
 // NULL with errno = ENOMEM on failure (CAPI-1).
 void* AlignedOrNull(std::size_t alignment, std::size_t size) {
-  if (alignment <= kAlignment) return AllocFast(size, false);
-  return AllocAlignedSlow(size, alignment, false);
+  if (alignment <= kAlignment) return AllocFast<false>(size);
+  return AllocAlignedSlow<false>(size, alignment);
 }
 
 // operator new: the new-handler loop of [new.delete.single].
@@ -81,7 +81,7 @@ extern "C" {
 // MALLOC-1: malloc is concalloc_alloc, free is concalloc_free. MALLOC-TLS:
 // both reach the thread cache through initial-exec TLS (FAST-2), and after a
 // thread's cache is torn down take the static path (LIFE-2).
-CONCALLOC_API void* malloc(std::size_t size) { return AllocFast(size, false); }
+CONCALLOC_API void* malloc(std::size_t size) { return AllocFast<false>(size); }
 
 // MALLOC-ERRNO: free preserves errno (nothing on its paths sets it).
 CONCALLOC_API void free(void* p) { FreeFast(p); }
@@ -95,7 +95,7 @@ CONCALLOC_API void* calloc(std::size_t n, std::size_t size) {
     errno = ENOMEM;
     return nullptr;
   }
-  void* p = AllocFast(total, false);
+  void* p = AllocFast<false>(total);
   if (p != nullptr) std::memset(p, 0, total);
   return p;
 }
@@ -105,14 +105,14 @@ CONCALLOC_API void* calloc(std::size_t n, std::size_t size) {
 // least half of it; else a new block, the bytes copied, the old one freed;
 // on failure NULL with ENOMEM and p untouched.
 CONCALLOC_API void* realloc(void* p, std::size_t size) {
-  if (p == nullptr) return AllocFast(size, false);
+  if (p == nullptr) return AllocFast<false>(size);
   if (size == 0) {
     FreeFast(p);
     return nullptr;
   }
   const std::size_t usable = concalloc::UsableSize(p);
   if (size <= usable && size >= usable / 2) return p;
-  void* q = AllocFast(size, false);
+  void* q = AllocFast<false>(size);
   if (q == nullptr) return nullptr;
   std::memcpy(q, p, size < usable ? size : usable);
   FreeFast(p);

@@ -88,10 +88,14 @@ constexpr bool ClassOfGranuleIsSmallest() {
 }
 static_assert(ClassOfGranuleIsSmallest(), "SIZE-1: smallest class that fits");
 
-// SIZE-1: the class of a request of `size` bytes, size <= kMaxSmallSize.
-CONCALLOC_ALWAYS_INLINE std::size_t ClassOfSize(std::size_t size) noexcept {
+// SIZE-1: the granule (16-byte units, rounded up) of a request of `size`
+// bytes with its header, size <= kMaxSmallSize; and its class.
+CONCALLOC_ALWAYS_INLINE std::size_t GranuleOfSize(std::size_t size) noexcept {
   constexpr std::size_t header = kMutant == kMutantSizeClass ? 0 : kHeaderSize;
-  return kClassOfGranule[(size + header + 15) >> 4];
+  return (size + header + 15) >> 4;
+}
+CONCALLOC_ALWAYS_INLINE std::size_t ClassOfSize(std::size_t size) noexcept {
+  return kClassOfGranule[GranuleOfSize(size)];
 }
 
 }  // namespace concalloc::detail

@@ -39,7 +39,7 @@ CONCALLOC_COLD void* Fail(bool fail_throws) {
   return nullptr;
 }
 
-void FillUser(BlockHeader* h, std::size_t bytes, unsigned char fill) noexcept {
+void FillUser(Block* h, std::size_t bytes, unsigned char fill) noexcept {
   std::memset(UserOf(h), fill, bytes);
 }
 
@@ -48,9 +48,9 @@ void ResetBins(ThreadCache& tc) noexcept {
   const std::uint32_t depth = static_cast<std::uint32_t>(g_cache_depth.Get());
   tc.depth = depth;
   tc.limit = kMutant == kMutantCacheBound ? depth + 1 : depth;
-  for (Bin& bin : tc.bins) {
-    CONCALLOC_ASSERT(bin.head == nullptr, "FLUSH-1", bin.head, "resetting a non-empty list");
-    bin.room = tc.limit;
+  for (std::size_t c = 0; c < kNumClasses; ++c) {
+    CONCALLOC_ASSERT(tc.head[c] == nullptr, "FLUSH-1", tc.head[c], "resetting a non-empty list");
+    tc.room[c] = tc.limit;
   }
 }
 
@@ -89,23 +89,22 @@ ThreadCache* LiveCache() noexcept {
 // FLUSH-1: list c's blocks to the backend.
 void FlushList(ThreadCache& tc, std::size_t c) noexcept {
   const Backend& backend = CurrentBackend();
-  Bin& bin = tc.bins[c];
   // Walk count blocks exactly, so that a corrupt list cannot loop forever.
-  const std::uint32_t count = tc.limit - bin.room;
-  BlockHeader* h = bin.head;
+  const std::uint32_t count = tc.limit - tc.room[c];
+  Block* h = tc.head[c];
   for (std::uint32_t k = 0; k < count && h != nullptr; ++k) {
     if constexpr (kChecked) {
       san::PeekBegin(UserOf(h), UserBytes(c));
       CheckedVerifyCached(h, c);
       san::PeekEnd(UserOf(h), UserBytes(c));
     }
-    BlockHeader* next = DecodeLink(LoadWord(h));
+    Block* next = DecodeLink(LoadWord(h));
     if constexpr (kChecked) StoreTag(h, MakeTag(c, kStateFreed));
-    if (kMutant != kMutantLostBlock || k != 0) backend.free(h);
+    if (kMutant != kMutantLostBlock || k != 0) backend.free(RawOf(h));
     h = next;
   }
-  bin.head = nullptr;
-  bin.room = tc.limit;
+  tc.head[c] = nullptr;
+  tc.room[c] = tc.limit;
   tc.flushed[c] += count;
   tc.backend_frees += count;
 }
@@ -115,12 +114,11 @@ void FlushList(ThreadCache& tc, std::size_t c) noexcept {
 void DrainBins(ThreadCache& tc, bool to_depot) noexcept {
   const bool depot = to_depot && DepotBudgetBytes() > 0;
   for (std::size_t c = 0; c < kNumClasses; ++c) {
-    Bin& bin = tc.bins[c];
-    const std::uint32_t count = tc.limit - bin.room;
+    const std::uint32_t count = tc.limit - tc.room[c];
     if (count == 0) continue;
-    if (depot && DepotPut(c, {bin.head, count})) {
-      bin.head = nullptr;
-      bin.room = tc.limit;
+    if (depot && DepotPut(c, {tc.head[c], count})) {
+      tc.head[c] = nullptr;
+      tc.room[c] = tc.limit;
       tc.to_depot[c] += count;
     } else {
       FlushList(tc, c);
@@ -133,14 +131,13 @@ void DrainBins(ThreadCache& tc, bool to_depot) noexcept {
 // depot is off (depth 0 or budget 0): then nothing moves (CACHE-3).
 bool SpillBatch(ThreadCache& tc, std::size_t cls) noexcept {
   if (tc.limit == 0 || DepotBudgetBytes() == 0) return false;
-  Bin& bin = tc.bins[cls];
   const std::uint32_t n = tc.limit / 2 > 0 ? tc.limit / 2 : 1;
-  BlockHeader* head = bin.head;
-  BlockHeader* last = head;
+  Block* head = tc.head[cls];
+  Block* last = head;
   for (std::uint32_t k = 1; k < n; ++k) last = DecodeLink(LoadWord(last));
-  bin.head = DecodeLink(LoadWord(last));
+  tc.head[cls] = DecodeLink(LoadWord(last));
   StoreWord(last, EncodeLink(nullptr));
-  bin.room += n;
+  tc.room[cls] += n;
   if (DepotPut(cls, {head, n})) {
     tc.to_depot[cls] += n;
   } else {
@@ -158,20 +155,20 @@ bool RefillFromDepot(ThreadCache& tc, std::size_t cls) noexcept {
   if (tc.limit == 0 || DepotBudgetBytes() == 0) return false;
   Batch batch = DepotTake(cls);
   if (batch.head == nullptr) return false;
-  Bin& bin = tc.bins[cls];
-  if (batch.count > bin.room) {
-    BlockHeader* last = batch.head;
-    for (std::uint32_t k = 1; k < bin.room; ++k) last = DecodeLink(LoadWord(last));
-    const Batch rest{DecodeLink(LoadWord(last)), batch.count - bin.room};
+  const std::uint32_t room = tc.room[cls];
+  if (batch.count > room) {
+    Block* last = batch.head;
+    for (std::uint32_t k = 1; k < room; ++k) last = DecodeLink(LoadWord(last));
+    const Batch rest{DecodeLink(LoadWord(last)), batch.count - room};
     StoreWord(last, EncodeLink(nullptr));
-    batch.count = bin.room;
+    batch.count = room;
     if (!DepotPut(cls, rest)) {
       FreeChain(rest.head, rest.count);
       tc.backend_frees += rest.count;
     }
   }
-  bin.head = batch.head;
-  bin.room -= batch.count;
+  tc.head[cls] = batch.head;
+  tc.room[cls] -= batch.count;
   if constexpr (kMutant != kMutantStats) tc.refilled[cls] += batch.count;
   return true;
 }
@@ -202,56 +199,62 @@ __attribute__((destructor)) void AtProcessExit() {
   DepotTrim();
 }
 
-BlockHeader* NewBlock(std::size_t requested, std::size_t cls, bool fail_throws,
+Block* NewBlock(std::size_t requested, std::size_t cls, bool fail_throws,
                       ThreadCache* tc) {
   void* raw = CurrentBackend().alloc(kClassSize[cls]);
-  if (CONCALLOC_UNLIKELY(raw == nullptr)) return static_cast<BlockHeader*>(Fail(fail_throws));
+  if (CONCALLOC_UNLIKELY(raw == nullptr)) return static_cast<Block*>(Fail(fail_throws));
   if (tc != nullptr) tc->backend_allocs += 1;
-  BlockHeader* h = static_cast<BlockHeader*>(raw);
+  Block* h = BlockAtRaw(raw);
   StoreTag(h, MakeTag(cls, kStateLive));
   StoreWord(h, requested);
   if constexpr (kChecked) FillUser(h, UserBytes(cls), kFillLive);
-  san::BlockOut(h, UserOf(h), requested, UserBytes(cls));  // SAN-LIVE
+  san::BlockOut(HeaderAt(h), UserOf(h), requested, UserBytes(cls));  // SAN-LIVE
   return h;
 }
 
 }  // namespace
 
-void* AllocSmallSlow(std::size_t size, std::size_t cls, bool fail_throws) {
+template <bool kThrows>
+void* AllocSmallSlow(std::size_t size) noexcept(!kThrows) {
+  constexpr bool fail_throws = kThrows;
   // CACHE-2: the list is empty (a cache created just now is empty too).
+  const std::size_t cls = ClassOfSize(size);
   ThreadCache* tc = LiveCache();
   if (tc != nullptr) {
     tc->misses += 1;
     // DEPOT-REFILL; DEPOT-PROGRESS: an empty depot sends Alloc on to the
     // backend, never to wait for another thread's batch.
     if (RefillFromDepot(*tc, cls)) {
-      Bin& bin = tc->bins[cls];
-      void* p = PopBlock(bin, bin.head, cls, size);
+      void* p = PopBlock(*tc, tc->head[cls], cls, size);
       RunInvariantWalk();
       return p;
     }
   }
-  BlockHeader* h = NewBlock(size, cls, fail_throws, tc);
+  Block* h = NewBlock(size, cls, fail_throws, tc);
   if (h == nullptr) return nullptr;
   RunInvariantWalk();
   return UserOf(h);
 }
 
-void* AllocLarge(std::size_t size, bool fail_throws) {
+template <bool kThrows>
+void* AllocLarge(std::size_t size) noexcept(!kThrows) {
+  constexpr bool fail_throws = kThrows;
   // ALLOC-3: sizes whose header would overflow, or above PTRDIFF_MAX.
   if (size > static_cast<std::size_t>(PTRDIFF_MAX) - kHeaderSize) return Fail(fail_throws);
   void* raw = CurrentBackend().alloc(size + kHeaderSize);  // SIZE-2
   if (CONCALLOC_UNLIKELY(raw == nullptr)) return Fail(fail_throws);  // ALLOC-4
   if (ThreadCache* tc = LiveCache()) tc->backend_allocs += 1;
-  BlockHeader* h = static_cast<BlockHeader*>(raw);
+  Block* h = BlockAtRaw(raw);
   StoreTag(h, MakeTag(kKindLarge, kStateLive));
   StoreWord(h, kMutant == kMutantLargeSize ? size + kHeaderSize : size);
   if constexpr (kChecked) FillUser(h, size, kFillLive);
-  san::BlockOut(h, UserOf(h), size, size);  // SAN-LIVE
+  san::BlockOut(HeaderAt(h), UserOf(h), size, size);  // SAN-LIVE
   return UserOf(h);
 }
 
-void* AllocAlignedSlow(std::size_t size, std::size_t alignment, bool fail_throws) {
+template <bool kThrows>
+void* AllocAlignedSlow(std::size_t size, std::size_t alignment) noexcept(!kThrows) {
+  constexpr bool fail_throws = kThrows;
   CONCALLOC_ASSERT(alignment > kAlignment && (alignment & (alignment - 1)) == 0, "ALIGN-1",
                    nullptr, "alignment not a power of two above 16");
   // ALLOC-3: the rounded size and the leading alignment gap must fit.
@@ -263,24 +266,23 @@ void* AllocAlignedSlow(std::size_t size, std::size_t alignment, bool fail_throws
   char* raw = static_cast<char*>(CurrentBackend().alloc_aligned(alignment, total));
   if (CONCALLOC_UNLIKELY(raw == nullptr)) return Fail(fail_throws);  // ALLOC-4
   if (ThreadCache* tc = LiveCache()) tc->backend_allocs += 1;
-  BlockHeader* h = HeaderOf(raw + offset);
+  Block* h = BlockOf(raw + offset);
   StoreTag(h, MakeTag(kKindAligned, kStateLive, static_cast<std::uint64_t>(__builtin_ctzll(offset))));
   StoreWord(h, total - offset);
   if constexpr (kChecked) FillUser(h, total - offset, kFillLive);
-  san::BlockOut(h, UserOf(h), size, total - offset);  // SAN-LIVE
+  san::BlockOut(HeaderAt(h), UserOf(h), size, total - offset);  // SAN-LIVE
   return UserOf(h);
 }
 
-void FreeSlow(BlockHeader* h) noexcept {
+void FreeSlow(Block* h) noexcept {
   const Tag tag = DecodeTag(LoadTag(h));
   ThreadCache* tc = LiveCache();  // a thread's first Free creates its cache
   const Backend& backend = CurrentBackend();
   if (tag.kind < kNumClasses) {
     if (tc != nullptr) {
-      Bin& bin = tc->bins[tag.kind];
       // CACHE-3: the cache was just created, or DEPOT-SPILL made room.
-      if (bin.room != 0 || SpillBatch(*tc, tag.kind)) {
-        PushBlock(bin, h, tag.kind);
+      if (tc->room[tag.kind] != 0 || SpillBatch(*tc, tag.kind)) {
+        PushBlock(*tc, h, tag.kind, tc->room[tag.kind] - 1);
         RunInvariantWalk();
         return;
       }
@@ -288,7 +290,7 @@ void FreeSlow(BlockHeader* h) noexcept {
     }
     san::LiveBlockToBackend(UserOf(h));  // SAN-FREE
     if constexpr (kChecked) StoreTag(h, MakeTag(tag.kind, kStateFreed));
-    backend.free(h);
+    backend.free(RawOf(h));
     RunInvariantWalk();
     return;
   }
@@ -297,15 +299,22 @@ void FreeSlow(BlockHeader* h) noexcept {
   san::LiveBlockToBackend(UserOf(h));  // SAN-FREE
   if constexpr (kChecked) StoreTag(h, MakeTag(tag.kind, kStateFreed, tag.aux));
   if (tag.kind == kKindLarge)
-    backend.free(h);
+    backend.free(RawOf(h));
   else
     backend.free(reinterpret_cast<char*>(UserOf(h)) - (std::size_t{1} << tag.aux));
 }
 
+template void* AllocSmallSlow<true>(std::size_t);
+template void* AllocSmallSlow<false>(std::size_t) noexcept;
+template void* AllocLarge<true>(std::size_t);
+template void* AllocLarge<false>(std::size_t) noexcept;
+template void* AllocAlignedSlow<true>(std::size_t, std::size_t);
+template void* AllocAlignedSlow<false>(std::size_t, std::size_t) noexcept;
+
 // ---- Checked builds (CHK-*) ----
 
-void CheckedVerifyCached(const BlockHeader* h, std::size_t cls) noexcept {
-  void* user = UserOf(const_cast<BlockHeader*>(h));
+void CheckedVerifyCached(const Block* h, std::size_t cls) noexcept {
+  const void* user = UserOf(h);
   const Tag tag = DecodeTag(LoadTag(h));
   if (!tag.magic_ok || tag.state != kStateCached || tag.kind != cls)
     Die("CHK-LIST", user, "a cached block's header was overwritten (corrupt cache list)");
@@ -317,7 +326,7 @@ void CheckedVerifyCached(const BlockHeader* h, std::size_t cls) noexcept {
   }
 }
 
-void CheckedTakeFromList(BlockHeader* h, std::size_t cls) noexcept {
+void CheckedTakeFromList(Block* h, std::size_t cls) noexcept {
   CheckedVerifyCached(h, cls);
   StoreTag(h, MakeTag(cls, kStateLive));
   FillUser(h, UserBytes(cls), kFillLive);
@@ -326,7 +335,7 @@ void CheckedTakeFromList(BlockHeader* h, std::size_t cls) noexcept {
 std::uint64_t CheckedKindOfFreed(const void* p) noexcept {
   if ((reinterpret_cast<std::uintptr_t>(p) & (kAlignment - 1)) != 0)
     Die("CHK-FOREIGN", p, "free of a pointer that Alloc never returned (misaligned)");
-  const Tag tag = DecodeTag(LoadTag(HeaderOf(p)));
+  const Tag tag = DecodeTag(LoadTag(BlockOf(p)));
   if (!tag.magic_ok)
     Die("CHK-FOREIGN", p,
         "free of a pointer that Alloc never returned (no concalloc header; or the header was "
@@ -340,7 +349,7 @@ std::uint64_t CheckedKindOfFreed(const void* p) noexcept {
   return tag.kind;
 }
 
-void CheckedPutOnList(BlockHeader* h, std::size_t cls) noexcept {
+void CheckedPutOnList(Block* h, std::size_t cls) noexcept {
   FillUser(h, UserBytes(cls), kFillCached);
   StoreTag(h, MakeTag(cls, kStateCached));
 }
@@ -364,11 +373,11 @@ ThreadStats CacheStats() noexcept {
   if (tl_state != CacheState::kLive) return s;
   const ThreadCache& tc = *tl_cache;
   for (std::size_t c = 0; c < kNumClasses; ++c) {
-    const std::size_t count = tc.limit - tc.bins[c].room;
+    const std::size_t count = tc.limit - tc.room[c];
     s.cached_blocks += count;
     s.cached_bytes += count * kClassSize[c];
-    s.alloc_hits += tc.bins[c].hits;
-    s.frees_cached += tc.bins[c].frees;
+    s.alloc_hits += tc.hits[c];
+    s.frees_cached += tc.frees[c];
     s.flushed_blocks += tc.flushed[c];
     s.depot_blocks_in += tc.refilled[c];
     s.depot_blocks_out += tc.to_depot[c];
@@ -383,22 +392,21 @@ namespace {
 constexpr ValidationResult kValid{nullptr, nullptr, nullptr};
 
 ValidationResult CheckInvCacheBound(const ThreadCache& tc, std::size_t c) noexcept {
-  const Bin& bin = tc.bins[c];
-  if (bin.room > tc.limit || tc.limit - bin.room > tc.depth)
-    return {"INV-CACHE-BOUND", bin.head, "a list holds more blocks than the cache depth"};
+  if (tc.room[c] > tc.limit || tc.limit - tc.room[c] > tc.depth)
+    return {"INV-CACHE-BOUND", tc.head[c], "a list holds more blocks than the cache depth"};
   return kValid;
 }
 
-ValidationResult CheckInvTag(const BlockHeader* h, std::size_t c) noexcept {
+ValidationResult CheckInvTag(const Block* h, std::size_t c) noexcept {
   const Tag tag = DecodeTag(LoadTag(h));
   if (!tag.magic_ok || tag.kind != c || (kChecked && tag.state != kStateCached))
     return {"INV-TAG", h, "a cached block is not tagged as cached in its class"};
   return kValid;
 }
 
-ValidationResult CheckInvFill(const BlockHeader* h, std::size_t c) noexcept {
+ValidationResult CheckInvFill(const Block* h, std::size_t c) noexcept {
   if constexpr (kChecked) {
-    const void* user = reinterpret_cast<const char*>(h) + kHeaderSize;
+    const void* user = UserOf(h);
     san::PeekBegin(user, UserBytes(c));
     const unsigned char* bad = FirstByteNot(user, UserBytes(c), kFillCached);
     san::PeekEnd(user, UserBytes(c));
@@ -411,11 +419,10 @@ ValidationResult CheckInvFill(const BlockHeader* h, std::size_t c) noexcept {
 // Walks list c (at most count + 1 links, so a cycle ends the walk), checking
 // INV-TAG and INV-FILL on each block on the way.
 ValidationResult CheckInvList(const ThreadCache& tc, std::size_t c) noexcept {
-  const Bin& bin = tc.bins[c];
-  const std::uint32_t count = tc.limit - bin.room;
-  const BlockHeader* h = bin.head;
+  const std::uint32_t count = tc.limit - tc.room[c];
+  const Block* h = tc.head[c];
   for (std::uint32_t k = 0; k < count; ++k) {
-    if (h == nullptr) return {"INV-LIST", bin.head, "a list is shorter than its count"};
+    if (h == nullptr) return {"INV-LIST", tc.head[c], "a list is shorter than its count"};
     if ((reinterpret_cast<std::uintptr_t>(h) & (kAlignment - 1)) != 0)
       return {"INV-LIST", h, "a list link is not 16-aligned"};
     if (ValidationResult r = CheckInvTag(h, c); !r) return r;
@@ -427,10 +434,9 @@ ValidationResult CheckInvList(const ThreadCache& tc, std::size_t c) noexcept {
 }
 
 ValidationResult CheckInvStats(const ThreadCache& tc, std::size_t c) noexcept {
-  const Bin& bin = tc.bins[c];
-  if (std::uint64_t{tc.limit - bin.room} !=
-      bin.frees + tc.refilled[c] - bin.hits - tc.flushed[c] - tc.to_depot[c])
-    return {"INV-STATS", bin.head,
+  if (std::uint64_t{tc.limit - tc.room[c]} !=
+      tc.frees[c] + tc.refilled[c] - tc.hits[c] - tc.flushed[c] - tc.to_depot[c])
+    return {"INV-STATS", tc.head[c],
             "cached != frees_cached + depot_blocks_in - alloc_hits - flushed - depot_blocks_out"};
   return kValid;
 }

@@ -15,34 +15,31 @@
 
 namespace concalloc::detail {
 
-// One LIFO list per class (CACHE-1). 32 bytes: two bins per cache line, and
-// each fast path touches one bin only.
-struct Bin {
-  BlockHeader* head;    // the list; links in BlockHeader::word
-  std::uint32_t room;   // how many more blocks the list may take
-  std::uint32_t unused;
-  std::uint64_t hits;   // blocks popped by Alloc
-  std::uint64_t frees;  // blocks pushed by Free
-};
-
 // LIFE-2: unborn -> creating -> live -> dead; never back. Only a live thread
 // has a cache of its own; the others use the backend directly.
 enum class CacheState : std::uint32_t { kUnborn = 0, kCreating = 1, kLive = 2, kDead = 3 };
 
-// A thread's cache. For every class c, with count(c) = limit - bins[c].room:
-//   INV-LIST:        from bins[c].head, the links reach nullptr after exactly
+// A thread's cache: one LIFO list per class (CACHE-1), kept as parallel
+// arrays indexed by the class, so that each fast path reaches its list's
+// fields with the class index itself (scaled addressing, no multiply: FAST-1)
+// and the hot arrays of all 96 classes take 2.6 KiB.
+// For every class c, with count(c) = limit - room[c]:
+//   INV-LIST:        from head[c], the links reach nullptr after exactly
 //                    count(c) blocks, each 16-aligned (no cycle).
 //   INV-CACHE-BOUND: count(c) <= depth.
 //   INV-TAG:         every block on list c has tag (kind c, kStateCached).
 //   INV-FILL:        (checked builds) each caller byte of those blocks is 0xDD.
-//   INV-STATS:       count(c) == bins[c].frees + refilled[c] - bins[c].hits
+//   INV-STATS:       count(c) == frees[c] + refilled[c] - hits[c]
 //                                - flushed[c] - to_depot[c].
 // Checkers: CheckInvList, CheckInvCacheBound, CheckInvTag, CheckInvFill,
 // CheckInvStats in thread_cache.cpp, run by Validate (VALIDATE-1).
 // Touched by its own thread only (CACHE-1). Its memory comes from the
 // default backend and is reachable from TLS, so leak checkers scan it.
 struct alignas(64) ThreadCache {
-  Bin bins[kNumClasses];
+  std::uint32_t room[kNumClasses];  // how many more blocks list c may take
+  Block* head[kNumClasses];         // the lists; links in the header words (HDR-1)
+  std::uint64_t hits[kNumClasses];  // blocks popped by Alloc
+  std::uint64_t frees[kNumClasses];  // blocks pushed by Free
   std::uint32_t depth;  // CONF-DEPTH: the bound in force
   std::uint32_t limit;  // what room is reset to: depth (MUT-1 cache_bound: depth + 1)
   std::uint64_t misses;
@@ -61,87 +58,94 @@ extern ThreadCache g_no_cache;
 extern __thread ThreadCache* tl_cache CONCALLOC_STATIC_TLS;
 extern __thread CacheState tl_state CONCALLOC_STATIC_TLS;
 
-// Slow paths (noinline, thread_cache.cpp). `fail_throws`: on failure throw
-// std::bad_alloc (ALLOC-3, ALLOC-4) or return nullptr with errno = ENOMEM
-// (CAPI-1).
-CONCALLOC_NOINLINE void* AllocSmallSlow(std::size_t size, std::size_t cls, bool fail_throws);
-CONCALLOC_NOINLINE void* AllocLarge(std::size_t size, bool fail_throws);
-CONCALLOC_NOINLINE void* AllocAlignedSlow(std::size_t size, std::size_t alignment,
-                                          bool fail_throws);
-CONCALLOC_NOINLINE void FreeSlow(BlockHeader* h) noexcept;
+// Slow paths (noinline, thread_cache.cpp). kThrows: on failure throw
+// std::bad_alloc (ALLOC-3, ALLOC-4), else return nullptr with errno = ENOMEM
+// (CAPI-1); the non-throwing ones are noexcept, so that a noexcept caller
+// (malloc) reaches them by a tail jump, with no landing pad (FAST-1).
+template <bool kThrows>
+CONCALLOC_NOINLINE void* AllocSmallSlow(std::size_t size) noexcept(!kThrows);
+template <bool kThrows>
+CONCALLOC_NOINLINE void* AllocLarge(std::size_t size) noexcept(!kThrows);
+template <bool kThrows>
+CONCALLOC_NOINLINE void* AllocAlignedSlow(std::size_t size, std::size_t alignment) noexcept(!kThrows);
+CONCALLOC_NOINLINE void FreeSlow(Block* h) noexcept;
 
 // Checked builds only (CHK-*), called from the fast paths:
 // a cached block of list cls: verifies tag, link and 0xDD fill (CHK-LIST,
 // CHK-WAF); reads only.
-CONCALLOC_NOINLINE void CheckedVerifyCached(const BlockHeader* h, std::size_t cls) noexcept;
+CONCALLOC_NOINLINE void CheckedVerifyCached(const Block* h, std::size_t cls) noexcept;
 // a block leaving list cls for the user: CheckedVerifyCached, then marks it
 // live and fills it with 0xCD (CHK-FILL).
-CONCALLOC_NOINLINE void CheckedTakeFromList(BlockHeader* h, std::size_t cls) noexcept;
+CONCALLOC_NOINLINE void CheckedTakeFromList(Block* h, std::size_t cls) noexcept;
 // a pointer passed to Free: returns its kind after CHK-FOREIGN, CHK-DOUBLE.
 CONCALLOC_NOINLINE std::uint64_t CheckedKindOfFreed(const void* p) noexcept;
 // a block entering list cls: tag cached, 0xDD fill (CHK-FILL).
-CONCALLOC_NOINLINE void CheckedPutOnList(BlockHeader* h, std::size_t cls) noexcept;
+CONCALLOC_NOINLINE void CheckedPutOnList(Block* h, std::size_t cls) noexcept;
 
-// CACHE-3: puts h (a live block of class cls) on top of bin's list; the
-// caller has checked bin.room != 0.
-CONCALLOC_ALWAYS_INLINE void PushBlock(Bin& bin, BlockHeader* h, std::size_t cls) noexcept {
-  san::BlockIn(UserOf(h), UserBytes(cls));  // SAN-FREE
-  if constexpr (kChecked) CheckedPutOnList(h, cls);
-  bin.room -= 1;
-  bin.frees += 1;
-  StoreWord(h, EncodeLink(bin.head));
-  bin.head = h;
-  san::BlockCached(UserOf(h), UserBytes(cls));  // SAN-CACHED
+// CACHE-3: puts b (a live block of class cls) on top of list cls, which
+// then has `room` more places (the caller has checked that it had one).
+CONCALLOC_ALWAYS_INLINE void PushBlock(ThreadCache& tc, Block* b, std::size_t cls,
+                                       std::uint32_t room) noexcept {
+  san::BlockIn(UserOf(b), UserBytes(cls));  // SAN-FREE
+  if constexpr (kChecked) CheckedPutOnList(b, cls);
+  tc.room[cls] = room;
+  tc.frees[cls] += 1;
+  StoreWord(b, EncodeLink(tc.head[cls]));
+  tc.head[cls] = b;
+  san::BlockCached(UserOf(b), UserBytes(cls));  // SAN-CACHED
 }
 
-// CACHE-2: takes h, the top of bin's list of class cls, for a request of
-// `requested` bytes.
-CONCALLOC_ALWAYS_INLINE void* PopBlock(Bin& bin, BlockHeader* h, std::size_t cls,
+// CACHE-2: takes b, the top of list cls, for a request of `requested` bytes.
+CONCALLOC_ALWAYS_INLINE void* PopBlock(ThreadCache& tc, Block* b, std::size_t cls,
                                        std::size_t requested) noexcept {
-  san::BlockOpen(UserOf(h), UserBytes(cls));
-  if constexpr (kChecked) CheckedTakeFromList(h, cls);
-  bin.head = DecodeLink(LoadWord(h));
-  bin.room += 1;
+  san::BlockOpen(UserOf(b), UserBytes(cls));
+  if constexpr (kChecked) CheckedTakeFromList(b, cls);
+  tc.head[cls] = DecodeLink(LoadWord(b));
+  tc.room[cls] += 1;
   if constexpr (kMutant == kMutantFastPathAtomic)
-    __atomic_fetch_add(&bin.hits, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&tc.hits[cls], 1, __ATOMIC_RELAXED);
   else
-    bin.hits += 1;
-  StoreWord(h, requested);  // HDR-1: a live class block's word is its requested size
-  san::BlockOut(h, UserOf(h), requested, UserBytes(cls));  // SAN-LIVE
-  return UserOf(h);
+    tc.hits[cls] += 1;
+  // HDR-1: a live class block's word is its requested size where someone
+  // reads it (SAN-USABLE, checked builds); release skips the store.
+  if constexpr (kChecked || san::kExactUsable) StoreWord(b, requested);
+  san::BlockOut(HeaderAt(b), UserOf(b), requested, UserBytes(cls));  // SAN-LIVE
+  return UserOf(b);
 }
 
 // Fast path contract: a block of the size's class popped from the calling
 // thread's list, else the slow path; no lock, no atomic RMW (FAST-1).
-CONCALLOC_ALWAYS_INLINE void* AllocFast(std::size_t size, bool fail_throws) {
+template <bool kThrows>
+CONCALLOC_ALWAYS_INLINE void* AllocFast(std::size_t size) noexcept(!kThrows) {
   if (CONCALLOC_LIKELY(size <= kMaxSmallSize)) {
     const std::size_t cls = ClassOfSize(size);
-    Bin& bin = tl_cache->bins[cls];
-    BlockHeader* h = bin.head;
-    if (CONCALLOC_LIKELY(h != nullptr)) return PopBlock(bin, h, cls, size);  // CACHE-2
-    return AllocSmallSlow(size, cls, fail_throws);
+    ThreadCache& tc = *tl_cache;
+    Block* b = tc.head[cls];
+    if (CONCALLOC_LIKELY(b != nullptr)) return PopBlock(tc, b, cls, size);  // CACHE-2
+    return AllocSmallSlow<kThrows>(size);
   }
-  return AllocLarge(size, fail_throws);
+  return AllocLarge<kThrows>(size);
 }
 
 // Fast path contract: a class block pushed onto the calling thread's list
 // when it has room, else the slow path; no lock, no atomic RMW (FAST-1).
 CONCALLOC_ALWAYS_INLINE void FreeFast(void* p) noexcept {
   if (CONCALLOC_UNLIKELY(p == nullptr)) return;  // FREE-1
-  BlockHeader* h = HeaderOf(p);
+  Block* b = BlockOf(p);
   std::uint64_t cls;
   if constexpr (kChecked)
     cls = CheckedKindOfFreed(p);
   else
-    cls = LoadTag(h);  // release: a class block's tag is its class index
+    cls = LoadTag(b);  // release: a class block's tag is its class index
   if (CONCALLOC_LIKELY(cls < kNumClasses)) {
-    Bin& bin = tl_cache->bins[cls];
-    if (CONCALLOC_LIKELY(bin.room != 0)) {  // CACHE-3
-      PushBlock(bin, h, cls);
+    ThreadCache& tc = *tl_cache;
+    std::uint32_t room;  // CACHE-3: the list has room when room - 1 does not wrap
+    if (CONCALLOC_LIKELY(!__builtin_sub_overflow(tc.room[cls], 1u, &room))) {
+      PushBlock(tc, b, cls, room);
       return;
     }
   }
-  FreeSlow(h);
+  FreeSlow(b);
 }
 
 // Called at process exit before the exiting thread's cache is torn down
