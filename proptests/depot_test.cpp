@@ -107,6 +107,23 @@ TEST(Depot, BudgetBoundsTheDepotAndRefusedBatchesGoToTheBackend) {
   EXPECT_EQ(CountingBackend::Outstanding(), 6) << "DEPOT-BUDGET: 4 cached + 2 in the depot";
 }
 
+TEST(Depot, SlotsBoundTheBatchesOfAClass) {
+  constexpr std::size_t kSlots = 1024;  // DEPOT-SLOTS
+  ScopedCountingBackend backend;
+  ScopedDepotBudget depot(kBig);
+  ScopedDepth depth(2);  // every spill is a batch of one block
+  const std::uint64_t refused0 = concalloc::GetGlobalStats().batches_refused;
+  FreeAll(AllocN(2 + kSlots + 10, 100));  // 2 fill the list, then one spill per Free
+  const concalloc::GlobalStats g = concalloc::GetGlobalStats();
+  EXPECT_EQ(g.depot_batches, kSlots) << "DEPOT-SLOTS";
+  EXPECT_EQ(g.batches_refused - refused0, 10u) << "DEPOT-SLOTS: refused like over the budget";
+  EXPECT_EQ(CountingBackend::Outstanding(), static_cast<long>(2 + kSlots))
+      << "DEPOT-SLOTS: the refused blocks went to the backend";
+  EXPECT_TRUE(concalloc::Validate()) << "INV-DEPOT";
+  concalloc::Trim();
+  EXPECT_EQ(CountingBackend::Outstanding(), 0) << "DEPOT-TRIM: every batch, in chunks";
+}
+
 TEST(Depot, BudgetZeroIsTheOriginalBehaviour) {
   ScopedCountingBackend backend;
   ScopedDepotBudget depot(0);

@@ -107,17 +107,24 @@ Batch DepotTake(std::size_t cls) noexcept {
 }
 
 void DepotTrim() noexcept {
+  // Up to kChunk batches per lock acquisition; the backend is called after
+  // each release (DEPOT-NO-DEADLOCK).
+  constexpr std::size_t kChunk = 64;
   for (std::size_t c = 0; c < kNumClasses; ++c) {
-    Batch taken[kDepotSlots];
-    std::size_t n = 0;
-    {
-      Locked lock;
-      for (Batch b = TakeLocked(c); b.head != nullptr; b = TakeLocked(c)) {
-        taken[n++] = b;
-        g_depot.blocks_trimmed += b.count;
+    for (;;) {
+      Batch taken[kChunk];
+      std::size_t n = 0;
+      {
+        Locked lock;
+        for (; n < kChunk; ++n) {
+          taken[n] = TakeLocked(c);
+          if (taken[n].head == nullptr) break;
+          g_depot.blocks_trimmed += taken[n].count;
+        }
       }
+      for (std::size_t i = 0; i < n; ++i) FreeChain(taken[i].head, taken[i].count);
+      if (n < kChunk) break;
     }
-    for (std::size_t i = 0; i < n; ++i) FreeChain(taken[i].head, taken[i].count);
   }
 }
 

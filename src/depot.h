@@ -21,8 +21,12 @@ struct Batch {
   std::uint32_t count;
 };
 
-// DEPOT-SLOTS: batches the depot holds per class, at most.
-constexpr std::size_t kDepotSlots = 64;
+// DEPOT-SLOTS: batches the depot holds per class, at most: 16384 blocks at
+// the default depth, so a burst of 10000 frees of one class fits (bench/);
+// the budget (DEPOT-BUDGET) is the real bound. The slots are one static
+// array (1.5 MiB of address space); slots never used are never touched and
+// cost no memory.
+constexpr std::size_t kDepotSlots = 1024;
 
 // DEPOT-BUDGET: the configured budget; 0 means the depot is off.
 std::size_t DepotBudgetBytes() noexcept;
