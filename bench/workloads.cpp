@@ -177,6 +177,66 @@ void BM_ThreadChurn(benchmark::State& state) {
 }
 BENCHMARK(BM_ThreadChurn)->Unit(benchmark::kMillisecond)->UseRealTime();
 
+// Floors: the same loops with no allocator at all, to show how much of each
+// workload an allocator can still win. Not per peer (bench/run runs them once).
+// FloorPair: a bare LIFO list of one block behind two non-inlined calls, the
+// least an Alloc+Free pair through a call each can cost: the pop waits for
+// the push's stores (the head, then the link) through store-to-load
+// forwarding, whatever the allocator.
+struct FloorNode {
+  FloorNode* next;
+};
+FloorNode* g_floor_head = nullptr;
+__attribute__((noinline)) void* FloorPop() {
+  FloorNode* n = g_floor_head;
+  g_floor_head = n->next;
+  return n;
+}
+__attribute__((noinline)) void FloorPush(void* p) {
+  auto* n = static_cast<FloorNode*>(p);
+  n->next = g_floor_head;
+  g_floor_head = n;
+}
+void BM_FloorPair(benchmark::State& state) {
+  alignas(64) static FloorNode nodes[4];
+  for (FloorNode& n : nodes) FloorPush(&n);
+  for (auto _ : state) {
+    void* p = FloorPop();
+    Escape(p);
+    FloorPush(p);
+  }
+  for (int i = 0; i < 4; ++i) FloorPop();
+  state.SetItemsProcessed(state.iterations());
+  ReportPeakRss(state);
+}
+BENCHMARK(BM_FloorPair);
+
+// FloorSeedDemo: the seed's demo with the temporary on the stack.
+void BM_FloorSeedDemo(benchmark::State& state) {
+  const std::size_t n = 1 << 20;
+  const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
+  std::vector<int> a(n);
+  for (auto _ : state) {
+    std::vector<std::thread> pool;
+    const std::size_t half = n / 2, chunk = (half + threads - 1) / threads;
+    for (unsigned t = 0; t < threads; ++t)
+      pool.emplace_back([&, t] {
+        const std::size_t end = std::min(half, (t + 1) * chunk);
+        for (std::size_t i = t * chunk; i < end; ++i) {
+          int tmp;
+          Escape(&tmp);
+          tmp = a[i];
+          a[i] = a[n - 1 - i];
+          a[n - 1 - i] = tmp;
+        }
+      });
+    for (std::thread& th : pool) th.join();
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(n / 2));
+  ReportPeakRss(state);
+}
+BENCHMARK(BM_FloorSeedDemo)->Unit(benchmark::kMillisecond)->UseRealTime();
+
 }  // namespace
 
 BENCHMARK_MAIN();
