@@ -42,29 +42,36 @@ struct Element {
   int data;
 };
 
-void BM_SeedDemo(benchmark::State& state) {
+// Reverses an array of 2^20 T per iteration on every hardware thread, each
+// thread a contiguous share of the first half; swap(a, i, j) does one swap.
+template <class T, class SwapFn>
+void ReverseInParallel(benchmark::State& state, SwapFn swap) {
   const std::size_t n = 1 << 20;
   const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
-  std::vector<Element> a(n);
+  std::vector<T> a(n);
   for (auto _ : state) {
     std::vector<std::thread> pool;
     const std::size_t half = n / 2, chunk = (half + threads - 1) / threads;
     for (unsigned t = 0; t < threads; ++t)
       pool.emplace_back([&, t] {
         const std::size_t end = std::min(half, (t + 1) * chunk);
-        for (std::size_t i = t * chunk; i < end; ++i) {
-          Element* tmp = new Element;
-          Escape(tmp);
-          *tmp = a[i];
-          a[i] = a[n - 1 - i];
-          a[n - 1 - i] = *tmp;
-          delete tmp;
-        }
+        for (std::size_t i = t * chunk; i < end; ++i) swap(a, i, n - 1 - i);
       });
     for (std::thread& th : pool) th.join();
   }
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(n / 2));
   ReportPeakRss(state);
+}
+
+void BM_SeedDemo(benchmark::State& state) {
+  ReverseInParallel<Element>(state, [](std::vector<Element>& a, std::size_t i, std::size_t j) {
+    Element* tmp = new Element;
+    Escape(tmp);
+    *tmp = a[i];
+    a[i] = a[j];
+    a[j] = *tmp;
+    delete tmp;
+  });
 }
 BENCHMARK(BM_SeedDemo)->Unit(benchmark::kMillisecond)->UseRealTime();
 
@@ -213,27 +220,13 @@ BENCHMARK(BM_FloorPair);
 
 // FloorSeedDemo: the seed's demo with the temporary on the stack.
 void BM_FloorSeedDemo(benchmark::State& state) {
-  const std::size_t n = 1 << 20;
-  const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
-  std::vector<int> a(n);
-  for (auto _ : state) {
-    std::vector<std::thread> pool;
-    const std::size_t half = n / 2, chunk = (half + threads - 1) / threads;
-    for (unsigned t = 0; t < threads; ++t)
-      pool.emplace_back([&, t] {
-        const std::size_t end = std::min(half, (t + 1) * chunk);
-        for (std::size_t i = t * chunk; i < end; ++i) {
-          int tmp;
-          Escape(&tmp);
-          tmp = a[i];
-          a[i] = a[n - 1 - i];
-          a[n - 1 - i] = tmp;
-        }
-      });
-    for (std::thread& th : pool) th.join();
-  }
-  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(n / 2));
-  ReportPeakRss(state);
+  ReverseInParallel<int>(state, [](std::vector<int>& a, std::size_t i, std::size_t j) {
+    int tmp;
+    Escape(&tmp);
+    tmp = a[i];
+    a[i] = a[j];
+    a[j] = tmp;
+  });
 }
 BENCHMARK(BM_FloorSeedDemo)->Unit(benchmark::kMillisecond)->UseRealTime();
 
