@@ -26,7 +26,7 @@
  *     Flush                 FlushCache / DrainBins(to_depot = false)
  *     Trim                  TrimAll / DepotTrim
  *     exit                  TearDownCallingThread / DrainBins(to_depot = true)
- *   list[], top[]           ThreadCache::bins[c] (head and count = limit - room)
+ *   list[], top[]           ThreadCache::head[c], room[c] (top = count = limit - room)
  *   hand[], hcnt[]          the local Batch of SpillBatch / RefillFromDepot /
  *                           DrainBins / DepotTrim, between lock and list
  *   dblk[], dcnt[], nbatch[] Depot::slots, Depot::nbatches
