@@ -363,6 +363,47 @@ TEST(ConcRT, OriginalSignaturesWork) {
       << "CONCRT-1";
 }
 
+// INLINE-1: the inline forms keep Alloc's and Free's contract and share the
+// lists with them, in every build (checked ones take the out-of-line path).
+TEST(Inline, SharesTheListsAndTheContract) {
+  ScopedDepth depth(32);
+  concalloc::FlushThreadCache();
+  void* p = concalloc::Alloc(100);
+  concalloc::InlineFree(p);
+  const concalloc::ThreadStats s0 = concalloc::GetThreadStats();
+  void* q = concalloc::InlineAlloc(100);
+  EXPECT_EQ(q, p) << "INLINE-1: InlineAlloc pops the block InlineFree pushed (CACHE-2)";
+  const concalloc::ThreadStats s1 = concalloc::GetThreadStats();
+  EXPECT_EQ(s1.alloc_hits, s0.alloc_hits + 1) << "INLINE-1: an inline hit is counted (INV-STATS)";
+  EXPECT_EQ(s1.cached_blocks + 1, s0.cached_blocks) << "INLINE-1: and leaves the list";
+  concalloc::Free(q);
+  EXPECT_EQ(concalloc::InlineAlloc(100), p) << "INLINE-1: Free and InlineAlloc share the list";
+  concalloc::InlineFree(p);
+  concalloc::InlineFree(nullptr);  // FREE-1
+  void* large = concalloc::InlineAlloc(9000);
+  EXPECT_GE(concalloc::UsableSize(large), 9000u) << "INLINE-1: large blocks go out of line";
+  concalloc::InlineFree(large);
+  concalloc::InlineFree(concalloc::AllocAligned(64, 256));
+  EXPECT_THROW(concalloc::InlineAlloc(std::numeric_limits<std::size_t>::max()), std::bad_alloc)
+      << "INLINE-1: ALLOC-3";
+  const concalloc::ValidationResult r = concalloc::Validate();
+  EXPECT_TRUE(r) << "INLINE-1: " << (r ? "" : r.clause);
+}
+
+// INLINE-2: inline callers get the thread's live cache from a release
+// library only; a checked or tool build keeps it from them.
+TEST(Inline, OnlyReleaseBuildsPublishTheCache) {
+  concalloc::Free(concalloc::Alloc(16));  // the thread's cache is live
+  const concalloc::BuildInfo info = concalloc::GetBuildInfo();
+  const bool release = !info.checked && !info.exact_usable_size;
+  EXPECT_EQ(concalloc::abi_v1::tl_front != nullptr, release)
+      << "INLINE-2: checked " << info.checked << ", exact usable size "
+      << info.exact_usable_size;
+  std::thread([] {
+    EXPECT_EQ(concalloc::abi_v1::tl_front, nullptr) << "INLINE-2: a new thread has no cache yet";
+  }).join();
+}
+
 struct alignas(64) OverAligned {
   char bytes[64];
 };

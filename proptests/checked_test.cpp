@@ -55,14 +55,31 @@ TEST_F(Checked, ForeignPointersAreReported) {
   std::free(from_malloc);
 }
 
-TEST_F(Checked, WriteAfterFreeIsReportedOnReuse) {
-  auto* p = static_cast<unsigned char*>(concalloc::Alloc(64));
-  concalloc::Free(p);
-  concalloc::test::PokeByte(p + 5, 1);  // the user's bug
-  EXPECT_DEATH(concalloc::Alloc(64), Diag("CHK-WAF", p + 5))
-      << "CHK-WAF: the 0xDD fill is verified on reuse";
+// Frees a 64-byte block, writes into it (the user's bug), and expects its
+// reuse to report CHK-WAF with the written address; `why` names the clause.
+template <class AllocFn, class FreeFn>
+void ExpectWriteAfterFreeFoundOnReuse(AllocFn alloc, FreeFn free_fn, const char* why) {
+  auto* p = static_cast<unsigned char*>(alloc(64));
+  free_fn(p);
+  concalloc::test::PokeByte(p + 5, 1);
+  EXPECT_DEATH(alloc(64), Diag("CHK-WAF", p + 5)) << why;
   concalloc::test::PokeByte(p + 5, 0xDD);
 }
+
+TEST_F(Checked, WriteAfterFreeIsReportedOnReuse) {
+  ExpectWriteAfterFreeFoundOnReuse(concalloc::Alloc, concalloc::Free,
+                                   "CHK-WAF: the 0xDD fill is verified on reuse");
+}
+
+// INLINE-2: a checked library keeps its cache from inline callers, so the
+// write is still found when the block is reused through the inline path.
+TEST_F(Checked, InlineCallersGetTheChecks) {
+  ExpectWriteAfterFreeFoundOnReuse(
+      [](std::size_t n) { return concalloc::InlineAlloc(n); },
+      [](void* p) { concalloc::InlineFree(p); },
+      "INLINE-2: InlineAlloc reused a block without the CHK-WAF check");
+}
+
 
 TEST_F(Checked, CorruptListIsReported) {
   auto* p = static_cast<unsigned char*>(concalloc::Alloc(64));

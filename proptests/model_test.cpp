@@ -101,15 +101,21 @@ rc::Gen<std::size_t> GenSize() {
   });
 }
 
+// INLINE-1: Alloc and Free run through their inline forms half the time, on
+// the same lists, so the model checks both paths and their mixture.
 struct AllocCmd : Cmd {
   std::size_t size = *GenSize();
+  bool inline_path = *rc::gen::arbitrary<bool>();
   void apply(Model& m) const override { m.live[m.next_id++] = {size, 1, -1}; }
   void run(const Model& m, Sut& sut) const override {
-    auto* p = static_cast<unsigned char*>(concalloc::Alloc(size));
+    auto* p = static_cast<unsigned char*>(inline_path ? concalloc::InlineAlloc(size)
+                                                      : concalloc::Alloc(size));
     CheckNewBlock(sut, p, size, 1);
     sut.ptr[m.next_id] = p;
   }
-  void show(std::ostream& os) const override { os << "Alloc(" << size << ")"; }
+  void show(std::ostream& os) const override {
+    os << (inline_path ? "InlineAlloc(" : "Alloc(") << size << ")";
+  }
 };
 
 struct AllocAlignedCmd : Cmd {
@@ -135,15 +141,21 @@ int PickLive(const Model& m) {
 
 struct FreeCmd : Cmd {
   int id;
+  bool inline_path = *rc::gen::arbitrary<bool>();
   explicit FreeCmd(const Model& m) : id(PickLive(m)) {}
   void checkPreconditions(const Model& m) const override { RC_PRE(m.live.count(id) == 1u); }
   void apply(Model& m) const override { m.live.erase(id); }
   void run(const Model& m, Sut& sut) const override {
     VerifyContents(m.live.at(id), sut.ptr.at(id));
-    concalloc::Free(sut.ptr.at(id));
+    if (inline_path)
+      concalloc::InlineFree(sut.ptr.at(id));
+    else
+      concalloc::Free(sut.ptr.at(id));
     sut.ptr.erase(id);
   }
-  void show(std::ostream& os) const override { os << "Free(#" << id << ")"; }
+  void show(std::ostream& os) const override {
+    os << (inline_path ? "InlineFree(#" : "Free(#") << id << ")";
+  }
 };
 
 struct WriteCmd : Cmd {

@@ -48,7 +48,8 @@ static_assert(kKindAligned >= kNumClasses && kKindLarge >= kNumClasses,
 // very pointers they return and take, with no offset arithmetic. Block is
 // incomplete on purpose: a Block* is never dereferenced, only passed to the
 // accessors below, and must not reach the backend (RawOf gives its address).
-struct Block;
+// It is the public abi_v1::Block, which inline callers pop and push (INLINE-1).
+using Block = abi_v1::Block;
 
 CONCALLOC_ALWAYS_INLINE BlockHeader* HeaderAt(const Block* b) noexcept {
   return reinterpret_cast<BlockHeader*>(reinterpret_cast<std::uintptr_t>(b) - kHeaderSize);

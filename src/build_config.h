@@ -44,6 +44,8 @@ enum Mutant : int {
   kMutantDepotNoLock = 10, // the depot is used without its lock (DEPOT-LOCK)
   kMutantNoPoison = 11,    // cached blocks are not hidden from ASan (SAN-CACHED)
   kMutantStats = 12,       // a refill from the depot is not counted (INV-STATS)
+  kMutantInlineChecked = 13,  // a checked build publishes its cache to inline
+                              // callers, who bypass the checks (INLINE-2)
 };
 constexpr Mutant kMutant = static_cast<Mutant>(CONCALLOC_MUTANT);
 constexpr const char* MutantName() {
@@ -60,6 +62,7 @@ constexpr const char* MutantName() {
     case kMutantDepotNoLock: return "depot_no_lock";
     case kMutantNoPoison: return "no_poison";
     case kMutantStats: return "stats";
+    case kMutantInlineChecked: return "inline_checked";
     default: return "";
   }
 }

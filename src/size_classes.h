@@ -1,5 +1,6 @@
-// SIZE-1, SIZE-2: the size classes. One table, pinned by static_asserts and
-// checked for every size by proptests/size_class_test.cpp.
+// SIZE-1, SIZE-2: the size classes. One table (in include/concalloc/inline.h),
+// pinned by the static_asserts here and checked for every size by
+// proptests/size_class_test.cpp.
 #ifndef CONCALLOC_SRC_SIZE_CLASSES_H
 #define CONCALLOC_SRC_SIZE_CLASSES_H
 
@@ -7,39 +8,21 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <concalloc/inline.h>
+
 #include "build_config.h"
 #include "platform.h"
 
 namespace concalloc::detail {
 
-// HDR-1: every block starts with a 16-byte header; the caller's bytes follow,
-// so they keep the backend's 16-byte alignment.
-constexpr std::size_t kHeaderSize = 16;
-constexpr std::size_t kAlignment = 16;
-
-constexpr std::size_t kNumClasses = 96;
-
-// kClassSize[c]: the total bytes of a block of class c, header included.
-// Why these: the original's 96 buckets, which are the Windows
-// low-fragmentation heap's: 16-byte steps from 16 to 512 (32 classes), then
-// 16 classes per doubling (steps of 32, 64, 128, 256) up to 8192. Every size
-// is a multiple of 16, so a class is found by one table lookup on
-// ceil(total / 16) (kClassOfGranule below), and internal waste stays under
-// 1/16 of the block above 512 bytes.
-constexpr std::array<std::uint16_t, kNumClasses> MakeClassSizes() {
-  std::array<std::uint16_t, kNumClasses> sizes{};
-  std::size_t c = 0;
-  for (std::size_t s = 16; s <= 512; s += 16) sizes[c++] = static_cast<std::uint16_t>(s);
-  for (std::size_t step = 32; step <= 256; step *= 2)
-    for (std::size_t i = 1; i <= 16; ++i)
-      sizes[c++] = static_cast<std::uint16_t>(step * 16 + step * i);
-  return sizes;
-}
-inline constexpr std::array<std::uint16_t, kNumClasses> kClassSize = MakeClassSizes();
-
-constexpr std::size_t kMaxClassSize = 8192;
-// SIZE-2: the largest request served from a size class.
-constexpr std::size_t kMaxSmallSize = kMaxClassSize - kHeaderSize;
+// The table itself is public (include/concalloc/inline.h), because inline
+// callers look classes up too (INLINE-1): one table, for them and the library.
+using abi_v1::kAlignment;
+using abi_v1::kClassSize;
+using abi_v1::kHeaderSize;
+using abi_v1::kMaxClassSize;
+using abi_v1::kMaxSmallSize;
+using abi_v1::kNumClasses;
 
 static_assert(kClassSize[0] == 16 && kClassSize[31] == 512, "SIZE-1: 16-byte steps to 512");
 static_assert(kClassSize[32] == 544 && kClassSize[47] == 1024, "SIZE-1: 32-byte steps to 1024");
@@ -65,18 +48,8 @@ constexpr std::size_t SumOfClassSizes() {
 }
 static_assert(SumOfClassSizes() == 196608, "INV-CACHE-BOUND: 192 KiB per unit of depth");
 
-// kClassOfGranule[g]: the smallest class whose size is >= 16 * g.
-constexpr std::size_t kNumGranules = kMaxClassSize / 16 + 1;
-constexpr std::array<std::uint8_t, kNumGranules> MakeClassOfGranule() {
-  std::array<std::uint8_t, kNumGranules> table{};
-  std::size_t c = 0;
-  for (std::size_t g = 0; g < kNumGranules; ++g) {
-    while (kClassSize[c] < g * 16) ++c;
-    table[g] = static_cast<std::uint8_t>(c);
-  }
-  return table;
-}
-inline constexpr std::array<std::uint8_t, kNumGranules> kClassOfGranule = MakeClassOfGranule();
+using abi_v1::kClassOfGranule;
+using abi_v1::kNumGranules;
 
 constexpr bool ClassOfGranuleIsSmallest() {
   for (std::size_t g = 1; g < kNumGranules; ++g) {
@@ -88,14 +61,12 @@ constexpr bool ClassOfGranuleIsSmallest() {
 }
 static_assert(ClassOfGranuleIsSmallest(), "SIZE-1: smallest class that fits");
 
-// SIZE-1: the granule (16-byte units, rounded up) of a request of `size`
-// bytes with its header, size <= kMaxSmallSize; and its class.
-CONCALLOC_ALWAYS_INLINE std::size_t GranuleOfSize(std::size_t size) noexcept {
-  constexpr std::size_t header = kMutant == kMutantSizeClass ? 0 : kHeaderSize;
-  return (size + header + 15) >> 4;
-}
+// SIZE-1: the class of a request of `size` <= kMaxSmallSize bytes; the
+// library's lookup is the inline callers' (abi_v1::ClassOfSize), except in
+// the size_class mutant, which forgets the header.
 CONCALLOC_ALWAYS_INLINE std::size_t ClassOfSize(std::size_t size) noexcept {
-  return kClassOfGranule[GranuleOfSize(size)];
+  if constexpr (kMutant == kMutantSizeClass) return kClassOfGranule[(size + 15) >> 4];
+  return abi_v1::ClassOfSize(size);
 }
 
 }  // namespace concalloc::detail

@@ -19,6 +19,14 @@ void (*g_exit_report)() = nullptr;
 __thread ThreadCache* tl_cache CONCALLOC_STATIC_TLS = &g_no_cache;
 __thread CacheState tl_state CONCALLOC_STATIC_TLS = CacheState::kUnborn;
 
+}  // namespace concalloc::detail
+
+// INLINE-2: stays null unless kPublishInline; then it is tl_cache while the
+// thread's cache is live.
+__thread concalloc::abi_v1::CacheFront* concalloc::abi_v1::tl_front CONCALLOC_STATIC_TLS = nullptr;
+
+namespace concalloc::detail {
+
 namespace {
 
 // The cache itself comes from the default backend, not the injectable one
@@ -82,6 +90,7 @@ ThreadCache* LiveCache() noexcept {
   }
   ResetBins(*tc);
   tl_cache = tc;
+  if constexpr (kPublishInline) abi_v1::tl_front = tc;  // INLINE-2
   tl_state = CacheState::kLive;
   return tc;
 }
@@ -178,6 +187,7 @@ void TearDownCallingThread() noexcept {
   ThreadCache* tc = tl_state == CacheState::kLive ? tl_cache : nullptr;
   tl_state = CacheState::kDead;
   tl_cache = &g_no_cache;
+  abi_v1::tl_front = nullptr;  // INLINE-2
   if (tc != nullptr) {
     if constexpr (kMutant != kMutantLeakAtExit) DrainBins(*tc, true);  // DEPOT-EXIT
     DeleteCacheMemory(tc);

@@ -22,7 +22,9 @@ enum class CacheState : std::uint32_t { kUnborn = 0, kCreating = 1, kLive = 2, k
 // A thread's cache: one LIFO list per class (CACHE-1), kept as parallel
 // arrays indexed by the class, so that each fast path reaches its list's
 // fields with the class index itself (scaled addressing, no multiply: FAST-1)
-// and the hot arrays of all 96 classes take 2.6 KiB.
+// and the hot arrays of all 96 classes take 2.6 KiB. The hot arrays (room,
+// head, hits, frees) are the public abi_v1::CacheFront, which inline callers
+// use too (INLINE-3).
 // For every class c, with count(c) = limit - room[c]:
 //   INV-LIST:        from head[c], the links reach nullptr after exactly
 //                    count(c) blocks, each 16-aligned (no cycle).
@@ -35,11 +37,8 @@ enum class CacheState : std::uint32_t { kUnborn = 0, kCreating = 1, kLive = 2, k
 // CheckInvStats in thread_cache.cpp, run by Validate (VALIDATE-1).
 // Touched by its own thread only (CACHE-1). Its memory comes from the
 // default backend and is reachable from TLS, so leak checkers scan it.
-struct alignas(64) ThreadCache {
-  std::uint32_t room[kNumClasses];  // how many more blocks list c may take
-  Block* head[kNumClasses];         // the lists; links in the header words (HDR-1)
-  std::uint64_t hits[kNumClasses];  // blocks popped by Alloc
-  std::uint64_t frees[kNumClasses];  // blocks pushed by Free
+struct alignas(64) ThreadCache : abi_v1::CacheFront {
+  // room, head, hits, frees: from CacheFront, at offset 0
   std::uint32_t depth;  // CONF-DEPTH: the bound in force
   std::uint32_t limit;  // what room is reset to: depth (MUT-1 cache_bound: depth + 1)
   std::uint64_t misses;
@@ -57,6 +56,13 @@ struct alignas(64) ThreadCache {
 extern ThreadCache g_no_cache;
 extern __thread ThreadCache* tl_cache CONCALLOC_STATIC_TLS;
 extern __thread CacheState tl_state CONCALLOC_STATIC_TLS;
+
+// INLINE-2: inline callers (abi_v1::tl_front) get the live cache only where
+// its fast path has no checks and no tool hooks: release builds, TSan's
+// included. Checked, ASan and memcheck builds leave tl_front null, so inline
+// callers always take Alloc and Free, with their checks and hooks.
+constexpr bool kPublishInline =
+    (!kChecked && !san::kAsan && !san::kValgrind) || kMutant == kMutantInlineChecked;
 
 // Slow paths (noinline, thread_cache.cpp). kThrows: on failure throw
 // std::bad_alloc (ALLOC-3, ALLOC-4), else return nullptr with errno = ENOMEM

@@ -38,16 +38,21 @@ CONCALLOC_API void concalloc_trim(void);
 #include <new>
 #include <type_traits>
 
+#include <concalloc/inline.h>
+
 namespace concalloc {
 
 // ALLOC-1..ALLOC-5: at least `size` usable bytes, aligned to 16
 // (alignof(std::max_align_t)). Alloc(0) returns a unique non-null pointer.
 // Throws std::bad_alloc when the size cannot be represented (ALLOC-3) or the
 // backend heap fails (ALLOC-4); nothing is lost or changed when it throws.
+// Always a call (an exported function); InlineAlloc (inline.h) is the same
+// with its hit path compiled into the caller (INLINE-1).
 CONCALLOC_API void* Alloc(std::size_t size);
 
 // FREE-1..FREE-3: releases a block from Alloc/AllocAligned (or the C API).
-// Free(nullptr) does nothing. Any thread may free any block.
+// Free(nullptr) does nothing. Any thread may free any block. InlineFree
+// (inline.h) is the same with its hit path inline (INLINE-1).
 CONCALLOC_API void Free(void* p) noexcept;
 
 // USABLE-1: the bytes the caller may use in the block (>= the size asked;
@@ -133,7 +138,8 @@ struct BuildInfo {
 };
 CONCALLOC_API BuildInfo GetBuildInfo() noexcept;
 
-// STD-ALLOC-1: a standard allocator over Alloc/Free.
+// STD-ALLOC-1: a standard allocator over Alloc/Free (their inline forms,
+// INLINE-1).
 template <class T>
 class Allocator {
  public:
@@ -153,9 +159,9 @@ class Allocator {
     if constexpr (alignof(T) > alignof(std::max_align_t))
       return static_cast<T*>(AllocAligned(n * sizeof(T), alignof(T)));
     else
-      return static_cast<T*>(Alloc(n * sizeof(T)));
+      return static_cast<T*>(InlineAlloc(n * sizeof(T)));
   }
-  void deallocate(T* p, std::size_t) noexcept { Free(p); }
+  void deallocate(T* p, std::size_t) noexcept { InlineFree(p); }
 
   template <class U>
   bool operator==(const Allocator<U>&) const noexcept { return true; }
@@ -166,11 +172,12 @@ class Allocator {
 }  // namespace concalloc
 
 // CLASSNEW-1: class-level operator new/delete through Alloc/Free, every form
-// (plain, nothrow, array, sized, align_val_t). Put it in a class body, or
+// (plain, nothrow, array, sized, align_val_t); the plain and sized forms
+// through their inline forms (INLINE-1). Put it in a class body, or
 // derive from concalloc::CachedNew.
 #define CONCALLOC_CLASS_ALLOCATION()                                                    \
-  static void* operator new(std::size_t n) { return ::concalloc::Alloc(n); }            \
-  static void* operator new[](std::size_t n) { return ::concalloc::Alloc(n); }          \
+  static void* operator new(std::size_t n) { return ::concalloc::InlineAlloc(n); }      \
+  static void* operator new[](std::size_t n) { return ::concalloc::InlineAlloc(n); }    \
   static void* operator new(std::size_t n, const std::nothrow_t&) noexcept {            \
     return ::concalloc_alloc(n);                                                        \
   }                                                                                     \
@@ -183,10 +190,14 @@ class Allocator {
   static void* operator new[](std::size_t n, std::align_val_t a) {                      \
     return ::concalloc::AllocAligned(n, static_cast<std::size_t>(a));                   \
   }                                                                                     \
-  static void operator delete(void* p) noexcept { ::concalloc::Free(p); }               \
-  static void operator delete[](void* p) noexcept { ::concalloc::Free(p); }             \
-  static void operator delete(void* p, std::size_t) noexcept { ::concalloc::Free(p); }  \
-  static void operator delete[](void* p, std::size_t) noexcept { ::concalloc::Free(p); }\
+  static void operator delete(void* p) noexcept { ::concalloc::InlineFree(p); }         \
+  static void operator delete[](void* p) noexcept { ::concalloc::InlineFree(p); }       \
+  static void operator delete(void* p, std::size_t) noexcept {                          \
+    ::concalloc::InlineFree(p);                                                         \
+  }                                                                                     \
+  static void operator delete[](void* p, std::size_t) noexcept {                        \
+    ::concalloc::InlineFree(p);                                                         \
+  }                                                                                     \
   static void operator delete(void* p, std::align_val_t) noexcept {                     \
     ::concalloc::Free(p);                                                               \
   }                                                                                     \

@@ -1,0 +1,167 @@
+// concalloc's inline fast path (INLINE-1..INLINE-3 in spec/SPEC.md).
+//
+// InlineAlloc and InlineFree have the contract of Alloc and Free (ALLOC-*,
+// FREE-*), but their hit path is compiled into the caller: a block popped
+// from, or pushed onto, the calling thread's list with no call at all. Every
+// other case calls Alloc or Free. concurrency::Alloc/Free (concrt.h), the
+// class-level operators (CONCALLOC_CLASS_ALLOCATION) and concalloc::Allocator
+// use them.
+//
+// The price is an ABI: the caller's code knows the layout below (the size
+// classes, the front of the thread cache, the block header). It is versioned
+// by the namespace abi_v1; a change of layout renames it, so that a program
+// built against another layout fails to link instead of corrupting memory
+// (INLINE-3). Define CONCALLOC_NO_INLINE_FAST_PATH (for the whole program)
+// to make InlineAlloc/InlineFree plain calls and depend on no layout.
+#ifndef CONCALLOC_INLINE_H
+#define CONCALLOC_INLINE_H
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+#include <concalloc/export.h>
+
+namespace concalloc {
+
+CONCALLOC_API void* Alloc(std::size_t size);
+CONCALLOC_API void Free(void* p) noexcept;
+
+namespace abi_v1 {
+
+// HDR-1: every block starts with a 16-byte header; the caller's bytes follow,
+// so they keep the backend's 16-byte alignment.
+constexpr std::size_t kHeaderSize = 16;
+constexpr std::size_t kAlignment = 16;
+
+// SIZE-1: the size classes (pinned by static_asserts in src/size_classes.h
+// and checked for every size by proptests/size_class_test.cpp).
+constexpr std::size_t kNumClasses = 96;
+
+// kClassSize[c]: the total bytes of a block of class c, header included.
+// Why these: the original's 96 buckets, which are the Windows
+// low-fragmentation heap's: 16-byte steps from 16 to 512 (32 classes), then
+// 16 classes per doubling (steps of 32, 64, 128, 256) up to 8192. Every size
+// is a multiple of 16, so a class is found by one table lookup on
+// ceil(total / 16) (kClassOfGranule below), and internal waste stays under
+// 1/16 of the block above 512 bytes.
+constexpr std::array<std::uint16_t, kNumClasses> MakeClassSizes() {
+  std::array<std::uint16_t, kNumClasses> sizes{};
+  std::size_t c = 0;
+  for (std::size_t s = 16; s <= 512; s += 16) sizes[c++] = static_cast<std::uint16_t>(s);
+  for (std::size_t step = 32; step <= 256; step *= 2)
+    for (std::size_t i = 1; i <= 16; ++i)
+      sizes[c++] = static_cast<std::uint16_t>(step * 16 + step * i);
+  return sizes;
+}
+inline constexpr std::array<std::uint16_t, kNumClasses> kClassSize = MakeClassSizes();
+
+constexpr std::size_t kMaxClassSize = 8192;
+// SIZE-2: the largest request served from a size class.
+constexpr std::size_t kMaxSmallSize = kMaxClassSize - kHeaderSize;
+
+// kClassOfGranule[g]: the smallest class whose size is >= 16 * g.
+constexpr std::size_t kNumGranules = kMaxClassSize / 16 + 1;
+constexpr std::array<std::uint8_t, kNumGranules> MakeClassOfGranule() {
+  std::array<std::uint8_t, kNumGranules> table{};
+  std::size_t c = 0;
+  for (std::size_t g = 0; g < kNumGranules; ++g) {
+    while (kClassSize[c] < g * 16) ++c;
+    table[g] = static_cast<std::uint8_t>(c);
+  }
+  return table;
+}
+inline constexpr std::array<std::uint8_t, kNumGranules> kClassOfGranule = MakeClassOfGranule();
+
+// SIZE-1: the class of a request of `size` <= kMaxSmallSize bytes: the
+// smallest that holds it and its header, by ceil((size + header) / 16).
+constexpr std::size_t ClassOfSize(std::size_t size) noexcept {
+  return kClassOfGranule[(size + kHeaderSize + 15) >> 4];
+}
+
+// A block, named by the caller's address; its header is the 16 bytes below:
+// word 0 the tag (in release builds a class block's tag is its class index),
+// word 1 the link to the next block of its list while it is cached (HDR-1).
+struct Block;
+using Word = std::uint64_t __attribute__((may_alias));
+
+// INLINE-3: the front of a thread cache, the part inline callers touch. For
+// every class c: head[c] is its list, room[c] how many more blocks it may
+// take, hits[c] and frees[c] the blocks Alloc popped and Free pushed
+// (INV-STATS counts them whoever runs the fast path).
+struct CacheFront {
+  std::uint32_t room[kNumClasses];
+  Block* head[kNumClasses];
+  std::uint64_t hits[kNumClasses];
+  std::uint64_t frees[kNumClasses];
+};
+
+// INLINE-2: the calling thread's cache, published to inline callers; null
+// before the thread has a cache, after it is torn down, and always in
+// checked and tool (ASan, memcheck) builds of the library, so that inline
+// callers then take the out-of-line path and its checks. Initial-exec TLS
+// (FAST-2): no call to reach it, in the shared library too.
+extern CONCALLOC_API __thread CacheFront* tl_front __attribute__((tls_model("initial-exec")));
+
+}  // namespace abi_v1
+
+#ifndef CONCALLOC_NO_INLINE_FAST_PATH
+inline namespace inline_hits {
+
+// INLINE-1, fast path contract: a block popped from the calling thread's list
+// of the size's class, else a call to Alloc; no call, lock or atomic RMW.
+inline __attribute__((always_inline)) void* InlineAlloc(std::size_t size) {
+  using namespace abi_v1;
+  if (__builtin_expect(size <= kMaxSmallSize, 1)) {
+    const std::size_t cls = ClassOfSize(size);
+    CacheFront* tc = tl_front;
+    if (__builtin_expect(tc != nullptr, 1)) {
+      Block* b = tc->head[cls];
+      if (__builtin_expect(b != nullptr, 1)) {  // CACHE-2
+        tc->head[cls] = reinterpret_cast<Block*>(reinterpret_cast<const Word*>(b)[-1]);
+        tc->room[cls] += 1;
+#ifndef CONCALLOC_MUTANT_INLINE_UNCOUNTED  // MUT-1: the project's own tests only
+        tc->hits[cls] += 1;
+#endif
+        return b;
+      }
+    }
+  }
+  return Alloc(size);
+}
+
+// INLINE-1, fast path contract: a class block pushed onto the calling
+// thread's list when it has room, else a call to Free; no call, lock or
+// atomic RMW.
+inline __attribute__((always_inline)) void InlineFree(void* p) noexcept {
+  using namespace abi_v1;
+  CacheFront* tc = tl_front;
+  if (__builtin_expect(tc != nullptr && p != nullptr, 1)) {
+    Word* h = reinterpret_cast<Word*>(p) - 2;
+    const std::uint64_t cls = h[0];
+    std::uint32_t room;  // CACHE-3: the list has room when room - 1 does not wrap
+    if (__builtin_expect(cls < kNumClasses, 1) &&
+        __builtin_expect(!__builtin_sub_overflow(tc->room[cls], 1u, &room), 1)) {
+      tc->room[cls] = room;
+      tc->frees[cls] += 1;
+      h[1] = reinterpret_cast<std::uintptr_t>(tc->head[cls]);
+      tc->head[cls] = static_cast<Block*>(p);
+      return;
+    }
+  }
+  Free(p);
+}
+
+}  // namespace inline_hits
+#else
+// INLINE-3: the opt-out; its own inline namespace, so that mixing it with the
+// inline path in one program is a link-level difference, not an ODR breach.
+inline namespace call_only {
+inline void* InlineAlloc(std::size_t size) { return Alloc(size); }
+inline void InlineFree(void* p) noexcept { Free(p); }
+}  // namespace call_only
+#endif
+
+}  // namespace concalloc
+
+#endif  // CONCALLOC_INLINE_H
