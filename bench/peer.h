@@ -13,8 +13,16 @@
 #define PEER_JEMALLOC 4
 #define PEER_TCMALLOC 5
 #define PEER_TBB 6
+#define PEER_CONCALLOC_CALL 7
 
 #if BENCH_PEER == PEER_CONCALLOC
+// What concurrency::Alloc/Free, class-level new and Allocator<T> use: the
+// hit path inline in the caller (INLINE-1).
+#include <concalloc/concalloc.h>
+inline void* PeerAlloc(std::size_t n) { return concalloc::InlineAlloc(n); }
+inline void PeerFree(void* p) { concalloc::InlineFree(p); }
+#elif BENCH_PEER == PEER_CONCALLOC_CALL
+// The exported functions, always a call, like every peer's entry points.
 #include <concalloc/concalloc.h>
 inline void* PeerAlloc(std::size_t n) { return concalloc::Alloc(n); }
 inline void PeerFree(void* p) { concalloc::Free(p); }
