@@ -8,6 +8,8 @@
  *     spin -a depot.pml && cc -O2 -DSAFETY -DNOCLAIM -DCOLLAPSE -o pan pan.c && ./pan -m100000
  *   progress (DEPOT-PROGRESS: every Alloc returns, under weak fairness):
  *     spin -a depot.pml && cc -O2 -DCOLLAPSE -o pan pan.c && ./pan -a -f -m100000 -N progress
+ *   CACHE-FILL with a fill of two (lists of two):
+ *     spin -DDEPTH=2 -DFILL=2 -DNT=2 -DOPS=2 -a depot.pml, then as for safety
  *   a mutant: add -DMUTANT_<NAME> to spin, e.g. spin -DMUTANT_LOST_BATCH -a depot.pml
  *
  * Bounds (exhaustive, no -DBITSTATE): NT threads, each doing up to OPS
@@ -50,6 +52,12 @@
 #define BATCH (DEPTH / 2)
 #else
 #define BATCH 1
+#endif
+/* CACHE-FILL: a miss that the depot cannot serve takes up to FILL blocks
+ * from the backend, FILL - 1 onto the list (C++: min(max(1, depth / 2),
+ * max(1, 4096 / class size)); the model's classes are one unit big). */
+#ifndef FILL
+#define FILL BATCH
 #endif
 #define SLOTS 2
 #ifndef BUDGET
@@ -231,14 +239,39 @@ inline Alloc() {
     :: top[me * NC + c] > 0 ->        /* CACHE-2: pop */
        top[me * NC + c]--;
        owner[list[LIST(me, c) + top[me * NC + c]]] = me + 1
-    :: else ->                        /* the backend: its first free block of class c */
+    :: else ->
+       /* CACHE-FILL: first FILL - 1 blocks of class c from the backend onto
+        * the list (while it has room), then the miss's own block */
        b = c;
+       n2 = 0;
        do
+       :: n2 < FILL - 1 && top[me * NC + c] < DEPTH && b < NB && !inbackend[b] -> b = b + NC
+       :: n2 < FILL - 1 && top[me * NC + c] < DEPTH && b < NB && inbackend[b] ->
+          inbackend[b] = 0;
+          list[LIST(me, c) + top[me * NC + c]] = b;
+          top[me * NC + c]++;
+          n2++;
+          b = b + NC
+       :: else -> break
+       od;
+       do
+#ifdef MUTANT_FILL_KEEPS_TOP
+       /* returns the top of the filled list without popping it */
+       :: top[me * NC + c] > 0 -> owner[list[LIST(me, c) + top[me * NC + c] - 1]] = me + 1; break
+#endif
        :: b < NB && !inbackend[b] -> b = b + NC
        :: b < NB && inbackend[b] -> inbackend[b] = 0; owner[b] = me + 1; break
-       :: b >= NB -> break            /* the backend fails: ALLOC-4, no block */
+       :: b >= NB ->                  /* the backend fails: ALLOC-4, unless the fill got one */
+          if
+          :: top[me * NC + c] > 0 ->
+             top[me * NC + c]--;
+             owner[list[LIST(me, c) + top[me * NC + c]]] = me + 1
+          :: else -> skip
+          fi;
+          break
        od;
-       b = 0
+       b = 0;
+       n2 = 0
     fi;
     want[me] = 0;
     check_state()

@@ -46,6 +46,7 @@ enum Mutant : int {
   kMutantStats = 12,       // a refill from the depot is not counted (INV-STATS)
   kMutantInlineChecked = 13,  // a checked build publishes its cache to inline
                               // callers, who bypass the checks (INLINE-2)
+  kMutantFillNone = 14,    // a miss takes one block from the backend (CACHE-FILL)
 };
 constexpr Mutant kMutant = static_cast<Mutant>(CONCALLOC_MUTANT);
 constexpr const char* MutantName() {
@@ -63,6 +64,7 @@ constexpr const char* MutantName() {
     case kMutantNoPoison: return "no_poison";
     case kMutantStats: return "stats";
     case kMutantInlineChecked: return "inline_checked";
+    case kMutantFillNone: return "fill_none";
     default: return "";
   }
 }

@@ -209,10 +209,11 @@ __attribute__((destructor)) void AtProcessExit() {
   DepotTrim();
 }
 
-Block* NewBlock(std::size_t requested, std::size_t cls, bool fail_throws,
-                      ThreadCache* tc) {
+// A live class block of `requested` bytes from the backend; nullptr when
+// the backend fails.
+Block* NewBlock(std::size_t requested, std::size_t cls, ThreadCache* tc) noexcept {
   void* raw = CurrentBackend().alloc(kClassSize[cls]);
-  if (CONCALLOC_UNLIKELY(raw == nullptr)) return static_cast<Block*>(Fail(fail_throws));
+  if (CONCALLOC_UNLIKELY(raw == nullptr)) return nullptr;
   if (tc != nullptr) tc->backend_allocs += 1;
   Block* h = BlockAtRaw(raw);
   StoreTag(h, MakeTag(cls, kStateLive));
@@ -222,11 +223,37 @@ Block* NewBlock(std::size_t requested, std::size_t cls, bool fail_throws,
   return h;
 }
 
+// CACHE-FILL: how many blocks an empty list cls takes from the backend at a
+// miss the depot could not serve, the block returned included:
+// min(max(1, limit / 2), max(1, kFillBytes / class size)).
+constexpr std::size_t kFillBytes = 4096;
+std::uint32_t FillCount(const ThreadCache& tc, std::size_t cls) noexcept {
+  if constexpr (kMutant == kMutantFillNone) return 1;
+  const std::uint32_t half = tc.limit / 2 > 0 ? tc.limit / 2 : 1;
+  const std::size_t by_bytes = kFillBytes / kClassSize[cls];
+  const std::uint32_t cap = by_bytes > 0 ? static_cast<std::uint32_t>(by_bytes) : 1;
+  return half < cap ? half : cap;
+}
+
+// CACHE-FILL: puts up to n blocks from the backend on the empty list cls,
+// as cached blocks; false when the backend failed on the way. The miss's own block is taken
+// after them, so the block the thread goes on using lies beyond these, not
+// next to a block that another thread may still be using (the demo saw two
+// threads' blocks share a cache line when each miss took one block).
+bool FillFromBackend(ThreadCache& tc, std::size_t cls, std::uint32_t n) noexcept {
+  for (std::uint32_t k = 0; k < n && tc.room[cls] > 0; ++k) {
+    Block* b = NewBlock(UserBytes(cls), cls, &tc);
+    if (b == nullptr) return false;
+    LinkOnTop(tc, b, cls, tc.room[cls] - 1);
+    tc.filled[cls] += 1;
+  }
+  return true;
+}
+
 }  // namespace
 
 template <bool kThrows>
 void* AllocSmallSlow(std::size_t size) noexcept(!kThrows) {
-  constexpr bool fail_throws = kThrows;
   // CACHE-2: the list is empty (a cache created just now is empty too).
   const std::size_t cls = ClassOfSize(size);
   ThreadCache* tc = LiveCache();
@@ -240,8 +267,17 @@ void* AllocSmallSlow(std::size_t size) noexcept(!kThrows) {
       return p;
     }
   }
-  Block* h = NewBlock(size, cls, fail_throws, tc);
-  if (h == nullptr) return nullptr;
+  // CACHE-FILL: the list's share first, then the miss's own block.
+  Block* h = tc == nullptr || FillFromBackend(*tc, cls, FillCount(*tc, cls) - 1)
+                 ? NewBlock(size, cls, tc)
+                 : nullptr;
+  if (CONCALLOC_UNLIKELY(h == nullptr)) {
+    // ALLOC-4, unless the fill got blocks before the backend failed.
+    if (tc == nullptr || tc->head[cls] == nullptr) return Fail(kThrows);
+    void* p = PopBlock(*tc, tc->head[cls], cls, size);
+    RunInvariantWalk();
+    return p;
+  }
   RunInvariantWalk();
   return UserOf(h);
 }
@@ -390,6 +426,7 @@ ThreadStats CacheStats() noexcept {
     s.frees_cached += tc.frees[c];
     s.flushed_blocks += tc.flushed[c];
     s.depot_blocks_in += tc.refilled[c];
+    s.backend_blocks_in += tc.filled[c];
     s.depot_blocks_out += tc.to_depot[c];
   }
   s.alloc_misses = tc.misses;
@@ -445,9 +482,10 @@ ValidationResult CheckInvList(const ThreadCache& tc, std::size_t c) noexcept {
 
 ValidationResult CheckInvStats(const ThreadCache& tc, std::size_t c) noexcept {
   if (std::uint64_t{tc.limit - tc.room[c]} !=
-      tc.frees[c] + tc.refilled[c] - tc.hits[c] - tc.flushed[c] - tc.to_depot[c])
+      tc.frees[c] + tc.refilled[c] + tc.filled[c] - tc.hits[c] - tc.flushed[c] - tc.to_depot[c])
     return {"INV-STATS", tc.head[c],
-            "cached != frees_cached + depot_blocks_in - alloc_hits - flushed - depot_blocks_out"};
+            "cached != frees_cached + depot_blocks_in + backend_blocks_in - alloc_hits - flushed "
+            "- depot_blocks_out"};
   return kValid;
 }
 }  // namespace

@@ -31,7 +31,7 @@ enum class CacheState : std::uint32_t { kUnborn = 0, kCreating = 1, kLive = 2, k
 //   INV-CACHE-BOUND: count(c) <= depth.
 //   INV-TAG:         every block on list c has tag (kind c, kStateCached).
 //   INV-FILL:        (checked builds) each caller byte of those blocks is 0xDD.
-//   INV-STATS:       count(c) == frees[c] + refilled[c] - hits[c]
+//   INV-STATS:       count(c) == frees[c] + refilled[c] + filled[c] - hits[c]
 //                                - flushed[c] - to_depot[c].
 // Checkers: CheckInvList, CheckInvCacheBound, CheckInvTag, CheckInvFill,
 // CheckInvStats in thread_cache.cpp, run by Validate (VALIDATE-1).
@@ -46,6 +46,7 @@ struct alignas(64) ThreadCache : abi_v1::CacheFront {
   std::uint64_t backend_frees;
   std::uint64_t flushed[kNumClasses];   // blocks from list c to the backend
   std::uint64_t refilled[kNumClasses];  // blocks from the depot into list c
+  std::uint64_t filled[kNumClasses];    // blocks from the backend into list c (CACHE-FILL)
   std::uint64_t to_depot[kNumClasses];  // blocks from list c to the depot
 };
 
@@ -88,17 +89,24 @@ CONCALLOC_NOINLINE std::uint64_t CheckedKindOfFreed(const void* p) noexcept;
 // a block entering list cls: tag cached, 0xDD fill (CHK-FILL).
 CONCALLOC_NOINLINE void CheckedPutOnList(Block* h, std::size_t cls) noexcept;
 
-// CACHE-3: puts b (a live block of class cls) on top of list cls, which
-// then has `room` more places (the caller has checked that it had one).
-CONCALLOC_ALWAYS_INLINE void PushBlock(ThreadCache& tc, Block* b, std::size_t cls,
+// Puts b (a live block of class cls) on top of list cls, which then has
+// `room` more places (the caller has checked that it had one); counts
+// nothing.
+CONCALLOC_ALWAYS_INLINE void LinkOnTop(ThreadCache& tc, Block* b, std::size_t cls,
                                        std::uint32_t room) noexcept {
   san::BlockIn(UserOf(b), UserBytes(cls));  // SAN-FREE
   if constexpr (kChecked) CheckedPutOnList(b, cls);
   tc.room[cls] = room;
-  tc.frees[cls] += 1;
   StoreWord(b, EncodeLink(tc.head[cls]));
   tc.head[cls] = b;
   san::BlockCached(UserOf(b), UserBytes(cls));  // SAN-CACHED
+}
+
+// CACHE-3: Free puts b on top of list cls (LinkOnTop), counted in frees.
+CONCALLOC_ALWAYS_INLINE void PushBlock(ThreadCache& tc, Block* b, std::size_t cls,
+                                       std::uint32_t room) noexcept {
+  tc.frees[cls] += 1;
+  LinkOnTop(tc, b, cls, room);
 }
 
 // CACHE-2: takes b, the top of list cls, for a request of `requested` bytes.

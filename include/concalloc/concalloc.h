@@ -98,6 +98,8 @@ struct ThreadStats {
                                    // (FlushThreadCache, Trim, batches the depot
                                    // refused)
   std::uint64_t depot_blocks_in;   // blocks moved into this cache from the depot
+  std::uint64_t backend_blocks_in; // blocks put into this cache from the backend
+                                   // at a miss (CACHE-FILL)
   std::uint64_t depot_blocks_out;  // blocks moved from this cache to the depot
   std::uint64_t backend_allocs;    // blocks this thread took from the backend
   std::uint64_t backend_frees;     // blocks this thread gave to the backend
