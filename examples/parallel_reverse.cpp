@@ -87,9 +87,14 @@ template <class T>
 long long ReverseArray(const Options& o) {
   std::vector<T> a(o.size);
   for (std::size_t i = 0; i < o.size; ++i) a[i].data = static_cast<int>(i);
+  // The swap reads the array's address and length from copies in the
+  // lambda, not through references to `a` and `o`: Escape's memory barrier
+  // would otherwise make every swap reload both from the main thread's stack.
+  T* const data = a.data();
+  const std::size_t n = o.size;
   const auto start = std::chrono::steady_clock::now();
   for (int r = 0; r < o.repeat; ++r)
-    ParallelFor(o.size / 2, o.threads, [&](std::size_t i) { Swap(a.data(), i, o.size - i - 1); });
+    ParallelFor(n / 2, o.threads, [data, n](std::size_t i) { Swap(data, i, n - i - 1); });
   const auto stop = std::chrono::steady_clock::now();
   // An odd number of reversals leaves the array reversed; an even one, as it was.
   for (std::size_t i = 0; i < o.size; ++i) {
