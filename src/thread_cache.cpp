@@ -422,13 +422,13 @@ ThreadStats CacheStats() noexcept {
     const std::size_t count = tc.limit - tc.room[c];
     s.cached_blocks += count;
     s.cached_bytes += count * kClassSize[c];
-    s.alloc_hits += tc.hits[c];
-    s.frees_cached += tc.frees[c];
     s.flushed_blocks += tc.flushed[c];
     s.depot_blocks_in += tc.refilled[c];
     s.backend_blocks_in += tc.filled[c];
     s.depot_blocks_out += tc.to_depot[c];
   }
+  s.alloc_hits = tc.hits;
+  s.frees_cached = tc.frees;
   s.alloc_misses = tc.misses;
   s.backend_allocs = tc.backend_allocs;
   s.backend_frees = tc.backend_frees;
@@ -480,10 +480,15 @@ ValidationResult CheckInvList(const ThreadCache& tc, std::size_t c) noexcept {
   return kValid;
 }
 
-ValidationResult CheckInvStats(const ThreadCache& tc, std::size_t c) noexcept {
-  if (std::uint64_t{tc.limit - tc.room[c]} !=
-      tc.frees[c] + tc.refilled[c] + tc.filled[c] - tc.hits[c] - tc.flushed[c] - tc.to_depot[c])
-    return {"INV-STATS", tc.head[c],
+ValidationResult CheckInvStats(const ThreadCache& tc) noexcept {
+  std::uint64_t cached = 0, in = tc.frees, out = tc.hits;
+  for (std::size_t c = 0; c < kNumClasses; ++c) {
+    cached += tc.limit - tc.room[c];
+    in += tc.refilled[c] + tc.filled[c];
+    out += tc.flushed[c] + tc.to_depot[c];
+  }
+  if (cached != in - out)
+    return {"INV-STATS", &tc,
             "cached != frees_cached + depot_blocks_in + backend_blocks_in - alloc_hits - flushed "
             "- depot_blocks_out"};
   return kValid;
@@ -496,8 +501,8 @@ ValidationResult ValidateCache() noexcept {
     for (std::size_t c = 0; c < kNumClasses; ++c) {
       if (ValidationResult r = CheckInvCacheBound(tc, c); !r) return r;
       if (ValidationResult r = CheckInvList(tc, c); !r) return r;
-      if (ValidationResult r = CheckInvStats(tc, c); !r) return r;
     }
+    if (ValidationResult r = CheckInvStats(tc); !r) return r;
   }
   return ValidateDepot();
 }

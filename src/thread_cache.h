@@ -22,23 +22,23 @@ enum class CacheState : std::uint32_t { kUnborn = 0, kCreating = 1, kLive = 2, k
 // A thread's cache: one LIFO list per class (CACHE-1), kept as parallel
 // arrays indexed by the class, so that each fast path reaches its list's
 // fields with the class index itself (scaled addressing, no multiply: FAST-1)
-// and the hot arrays of all 96 classes take 2.6 KiB. The hot arrays (room,
-// head, hits, frees) are the public abi_v1::CacheFront, which inline callers
-// use too (INLINE-3).
+// and the hot arrays of all 96 classes take 1.1 KiB. They and the fast
+// paths' two counters (hits, frees: one each for all classes) are the public
+// abi_v1::CacheFront, which inline callers use too (INLINE-3).
 // For every class c, with count(c) = limit - room[c]:
 //   INV-LIST:        from head[c], the links reach nullptr after exactly
 //                    count(c) blocks, each 16-aligned (no cycle).
 //   INV-CACHE-BOUND: count(c) <= depth.
 //   INV-TAG:         every block on list c has tag (kind c, kStateCached).
 //   INV-FILL:        (checked builds) each caller byte of those blocks is 0xDD.
-//   INV-STATS:       count(c) == frees[c] + refilled[c] + filled[c] - hits[c]
-//                                - flushed[c] - to_depot[c].
+//   INV-STATS:       sum over c of count(c) == frees - hits + sum over c of
+//                    (refilled[c] + filled[c] - flushed[c] - to_depot[c]).
 // Checkers: CheckInvList, CheckInvCacheBound, CheckInvTag, CheckInvFill,
 // CheckInvStats in thread_cache.cpp, run by Validate (VALIDATE-1).
 // Touched by its own thread only (CACHE-1). Its memory comes from the
 // default backend and is reachable from TLS, so leak checkers scan it.
 struct alignas(64) ThreadCache : abi_v1::CacheFront {
-  // room, head, hits, frees: from CacheFront, at offset 0
+  // room[c], head[c], hits, frees: from CacheFront, at offset 0
   std::uint32_t depth;  // CONF-DEPTH: the bound in force
   std::uint32_t limit;  // what room is reset to: depth (MUT-1 cache_bound: depth + 1)
   std::uint64_t misses;
@@ -105,7 +105,7 @@ CONCALLOC_ALWAYS_INLINE void LinkOnTop(ThreadCache& tc, Block* b, std::size_t cl
 // CACHE-3: Free puts b on top of list cls (LinkOnTop), counted in frees.
 CONCALLOC_ALWAYS_INLINE void PushBlock(ThreadCache& tc, Block* b, std::size_t cls,
                                        std::uint32_t room) noexcept {
-  tc.frees[cls] += 1;
+  tc.frees += 1;
   LinkOnTop(tc, b, cls, room);
 }
 
@@ -117,9 +117,9 @@ CONCALLOC_ALWAYS_INLINE void* PopBlock(ThreadCache& tc, Block* b, std::size_t cl
   tc.head[cls] = DecodeLink(LoadWord(b));
   tc.room[cls] += 1;
   if constexpr (kMutant == kMutantFastPathAtomic)
-    __atomic_fetch_add(&tc.hits[cls], 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&tc.hits, 1, __ATOMIC_RELAXED);
   else
-    tc.hits[cls] += 1;
+    tc.hits += 1;
   // HDR-1: a live class block's word is its requested size where someone
   // reads it (SAN-USABLE, checked builds); release skips the store.
   if constexpr (kChecked || san::kExactUsable) StoreWord(b, requested);
