@@ -53,7 +53,8 @@ struct alignas(64) ThreadCache : abi_v1::CacheFront {
 // The calling thread's cache. Before the thread has one (unborn) and after it
 // is torn down (dead) this points to g_no_cache, whose heads are all null and
 // rooms all 0, so both fast paths fall through to the slow path without a
-// state test. 8 bytes of initial-exec TLS (FAST-2), dlopen-safe.
+// state test. Initial-exec TLS, like tl_state and abi_v1::tl_front: 24
+// bytes in all (FAST-2), dlopen-safe.
 extern ThreadCache g_no_cache;
 extern __thread ThreadCache* tl_cache CONCALLOC_STATIC_TLS;
 extern __thread CacheState tl_state CONCALLOC_STATIC_TLS;
