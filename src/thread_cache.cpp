@@ -236,10 +236,11 @@ std::uint32_t FillCount(const ThreadCache& tc, std::size_t cls) noexcept {
 }
 
 // CACHE-FILL: puts up to n blocks from the backend on the empty list cls,
-// as cached blocks; false when the backend failed on the way. The miss's own block is taken
-// after them, so the block the thread goes on using lies beyond these, not
-// next to a block that another thread may still be using (the demo saw two
-// threads' blocks share a cache line when each miss took one block).
+// as cached blocks; false when the backend failed on the way. The miss's own
+// block is taken after them, so the block the thread goes on using lies
+// beyond these, not next to a block that another thread may still be using
+// (the demo saw two threads' blocks share a cache line when each miss took
+// one block).
 bool FillFromBackend(ThreadCache& tc, std::size_t cls, std::uint32_t n) noexcept {
   for (std::uint32_t k = 0; k < n && tc.room[cls] > 0; ++k) {
     Block* b = NewBlock(UserBytes(cls), cls, &tc);
