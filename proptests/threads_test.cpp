@@ -116,16 +116,22 @@ TEST(Lifecycle, ThreadExitReturnsEveryCachedBlock) {
 // LIFE-2: a pthread key created after the thread's cache runs its destructor
 // after the cache's (glibc runs key destructors in key order), so its Alloc
 // and Free find the cache torn down and go to the backend directly.
+// INLINE-2: the inline forms too, with nothing published to them any more.
 struct AfterTeardown {
   bool alloc_ok = false;
+  bool front_cleared = false;
   std::size_t cached_after_free = 99;
   bool valid = false;
 };
 void LateDestructor(void* arg) {
   auto* report = static_cast<AfterTeardown*>(arg);
+  report->front_cleared = concalloc::abi_v1::tl_front == nullptr;
   void* p = concalloc::Alloc(64);
   report->alloc_ok = p != nullptr && concalloc::UsableSize(p) >= 64;
   concalloc::Free(p);
+  p = concalloc::InlineAlloc(64);
+  report->alloc_ok = report->alloc_ok && p != nullptr && concalloc::UsableSize(p) >= 64;
+  concalloc::InlineFree(p);
   report->cached_after_free = concalloc::GetThreadStats().cached_blocks;
   report->valid = static_cast<bool>(concalloc::Validate());
 }
@@ -140,7 +146,8 @@ TEST(Lifecycle, AllocAndFreeAfterTheCacheIsTornDownUseTheBackend) {
     pthread_setspecific(key, &report);
   }).join();
   pthread_key_delete(key);
-  EXPECT_TRUE(report.alloc_ok) << "LIFE-2: Alloc after teardown";
+  EXPECT_TRUE(report.alloc_ok) << "LIFE-2: Alloc and InlineAlloc after teardown";
+  EXPECT_TRUE(report.front_cleared) << "INLINE-2: the cache is no longer published";
   EXPECT_EQ(report.cached_after_free, 0u) << "LIFE-2: no cache re-created";
   EXPECT_TRUE(report.valid) << "LIFE-2";
   EXPECT_EQ(CountingBackend::OutsideDepot(), 0) << "LIFE-2: nothing lost";
