@@ -217,6 +217,24 @@ TEST(Cache, AMissWithoutDepotFillsTheListFromTheBackend) {
   EXPECT_EQ(CountingBackend::Outstanding(), 0) << "CACHE-FILL: nothing lost (INV-CONSERVE)";
 }
 
+// CACHE-FILL, ALLOC-4: when the backend fails during the fill, the miss is
+// served from what the fill got.
+TEST(Cache, ABackendFailingDuringTheFillStillServesTheMiss) {
+  ScopedCountingBackend backend;
+  ScopedDepotBudget no_depot(0);
+  ScopedDepth depth(32);
+  concalloc::FlushThreadCache();
+  CountingBackend::succeed = 5;  // the fill wants 15, then the miss's own block
+  void* p = nullptr;
+  EXPECT_NO_THROW(p = concalloc::Alloc(16)) << "CACHE-FILL: 5 blocks were got";
+  EXPECT_EQ(CountingBackend::allocs.load(), 5) << "CACHE-FILL";
+  EXPECT_EQ(concalloc::GetThreadStats().cached_blocks, 4u) << "CACHE-FILL: one of the 5 served";
+  ExpectValid("CACHE-FILL");
+  concalloc::Free(p);
+  concalloc::FlushThreadCache();
+  EXPECT_EQ(CountingBackend::Outstanding(), 0) << "CACHE-FILL: nothing lost (INV-CONSERVE)";
+}
+
 TEST(Cache, DepthZeroCachesNothing) {
   ScopedCountingBackend backend;
   ScopedDepth depth(0);

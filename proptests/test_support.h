@@ -111,15 +111,24 @@ struct CountingBackend {
   static inline std::atomic<long> allocs{0};
   static inline std::atomic<long> frees{0};
   static inline std::atomic<bool> fail{false};
+  // >= 0: how many more allocations succeed before every one fails.
+  static inline std::atomic<long> succeed{-1};
 
+  static bool Refuses() {
+    if (fail.load()) return true;
+    const long left = succeed.load();
+    if (left == 0) return true;
+    if (left > 0) succeed.store(left - 1);
+    return false;
+  }
   static void* Alloc(std::size_t n) noexcept {
-    if (fail.load()) return nullptr;
+    if (Refuses()) return nullptr;
     void* p = std::malloc(n);
     if (p != nullptr) allocs.fetch_add(1);
     return p;
   }
   static void* AllocAligned(std::size_t a, std::size_t n) noexcept {
-    if (fail.load()) return nullptr;
+    if (Refuses()) return nullptr;
     void* p = std::aligned_alloc(a, n);
     if (p != nullptr) allocs.fetch_add(1);
     return p;
@@ -147,11 +156,13 @@ class ScopedCountingBackend {
     CountingBackend::allocs = 0;
     CountingBackend::frees = 0;
     CountingBackend::fail = false;
+    CountingBackend::succeed = -1;
     previous_ = SetBackend(&CountingBackend::kBackend);
   }
   ~ScopedCountingBackend() {
     Trim();
     CountingBackend::fail = false;
+    CountingBackend::succeed = -1;
     SetBackend(previous_);
   }
   ScopedCountingBackend(const ScopedCountingBackend&) = delete;
