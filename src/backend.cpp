@@ -1,5 +1,7 @@
 #include "backend.h"
 
+#include "build_config.h"
+
 #include <cstdlib>
 
 // MALLOC-BACKEND: in libconcalloc-malloc, which is malloc itself, the heap

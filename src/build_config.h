@@ -22,6 +22,29 @@
 #ifndef CONCALLOC_MUTANT
 #define CONCALLOC_MUTANT 0
 #endif
+#ifndef CONCALLOC_VALGRIND
+#define CONCALLOC_VALGRIND 0
+#endif
+#ifndef CONCALLOC_LIBC_BACKEND
+#define CONCALLOC_LIBC_BACKEND 0
+#endif
+
+// BUILD-3: every object of a library is built with the same switches. Each
+// library object refers to a symbol named after the switches it was compiled
+// with; only config.cpp defines one, so an object compiled with other
+// switches (or none) leaves an undefined reference and the library does not
+// link. (Tests, which are compiled once and linked against several builds,
+// define CONCALLOC_TEST_OBJECT and refer to nothing.)
+#define CONCALLOC_CONFIG_NAME5(c, a, w, v, l, m) \
+  concalloc_build_config_checked##c##_asserts##a##_walks##w##_valgrind##v##_libc##l##_mutant##m
+#define CONCALLOC_CONFIG_NAME(c, a, w, v, l, m) CONCALLOC_CONFIG_NAME5(c, a, w, v, l, m)
+#define CONCALLOC_CONFIG_SYMBOL                                                       \
+  CONCALLOC_CONFIG_NAME(CONCALLOC_CHECKED, CONCALLOC_ASSERTS, CONCALLOC_INVARIANT_WALKS, \
+                        CONCALLOC_VALGRIND, CONCALLOC_LIBC_BACKEND, CONCALLOC_MUTANT)
+extern "C" const char CONCALLOC_CONFIG_SYMBOL;
+#ifndef CONCALLOC_TEST_OBJECT
+[[gnu::used]] static const char* const concalloc_config_of_this_object = &CONCALLOC_CONFIG_SYMBOL;
+#endif
 
 namespace concalloc::detail {
 

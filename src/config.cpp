@@ -1,8 +1,13 @@
 #include "config.h"
 
+#include "build_config.h"
+
 #include <concalloc/concalloc.h>
 
 #include "platform.h"
+
+// BUILD-3: the one definition of this build's switch symbol.
+extern "C" const char CONCALLOC_CONFIG_SYMBOL = 0;
 
 namespace concalloc {
 namespace detail {

@@ -1,5 +1,7 @@
 #include "platform.h"
 
+#include "build_config.h"
+
 #include <pthread.h>
 #include <sys/auxv.h>
 #include <unistd.h>
