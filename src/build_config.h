@@ -70,6 +70,8 @@ enum Mutant : int {
   kMutantInlineChecked = 13,  // a checked build publishes its cache to inline
                               // callers, who bypass the checks (INLINE-2)
   kMutantFillNone = 14,    // a miss takes one block from the backend (CACHE-FILL)
+  kMutantForkDeadlock = 15,  // the forking thread waits for the locks it holds
+                             // for the fork (LIFE-4)
 };
 constexpr Mutant kMutant = static_cast<Mutant>(CONCALLOC_MUTANT);
 constexpr const char* MutantName() {
@@ -88,6 +90,7 @@ constexpr const char* MutantName() {
     case kMutantStats: return "stats";
     case kMutantInlineChecked: return "inline_checked";
     case kMutantFillNone: return "fill_none";
+    case kMutantForkDeadlock: return "fork_deadlock";
     default: return "";
   }
 }

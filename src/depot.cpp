@@ -1,17 +1,16 @@
 #include "depot.h"
 
-#include <pthread.h>
-
 #include "backend.h"
 #include "checked.h"
 #include "config.h"
+#include "lock.h"
 #include "platform.h"
 
 namespace concalloc {
 namespace detail {
 namespace {
 
-// The depot. Under `lock`, for every class c:
+// The depot. Under the depot lock (LockId::kDepot), for every class c:
 //   INV-DEPOT:        each of the nbatches[c] batches is a chain of exactly
 //                     its count blocks, tagged cached in class c;
 //                     nbatches[c] <= kDepotSlots;
@@ -19,9 +18,6 @@ namespace {
 //   INV-DEPOT-BOUND:  bytes <= the budget in force when each batch was put.
 // Checker: ValidateDepot. The lock is held for O(1) work per batch.
 struct Depot {
-  // Adaptive (glibc): spins briefly before sleeping; ~10% more producer/consumer
-  // throughput than a plain mutex on 2 cores (bench/run).
-  pthread_mutex_t lock = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
   std::size_t bytes = 0;
   std::size_t blocks = 0;
   std::size_t batches = 0;
@@ -34,26 +30,13 @@ struct Depot {
 };
 Depot g_depot;
 
-// LIFE-4: fork() while another thread holds the lock must not leave the
-// child's depot locked: the lock is taken around fork.
-void PrepareFork() { pthread_mutex_lock(&g_depot.lock); }
-void AfterFork() { pthread_mutex_unlock(&g_depot.lock); }
-
-// DEPOT-LOCK: every read and write of g_depot holds its mutex.
+// DEPOT-LOCK: every read and write of g_depot holds the depot lock (lock.h,
+// which also keeps it across fork: LIFE-4).
 // DEPOT-NO-DEADLOCK: nothing done under it takes another lock or calls the
 // backend (FreeChain runs after the lock is released).
-class Locked {
+class DepotLocked : Locked {
  public:
-  Locked() {
-    static const bool registered = pthread_atfork(&PrepareFork, &AfterFork, &AfterFork) == 0;
-    (void)registered;
-    if constexpr (kMutant != kMutantDepotNoLock) pthread_mutex_lock(&g_depot.lock);
-  }
-  ~Locked() {
-    if constexpr (kMutant != kMutantDepotNoLock) pthread_mutex_unlock(&g_depot.lock);
-  }
-  Locked(const Locked&) = delete;
-  Locked& operator=(const Locked&) = delete;
+  DepotLocked() : Locked(LockId::kDepot, kMutant != kMutantDepotNoLock) {}
 };
 
 }  // namespace
@@ -72,7 +55,7 @@ std::size_t DepotBudgetBytes() noexcept { return g_depot_budget.Get(); }
 bool DepotPut(std::size_t cls, Batch batch) noexcept {
   const std::size_t bytes = std::size_t{batch.count} * kClassSize[cls];
   const std::size_t budget = DepotBudgetBytes();
-  Locked lock;
+  DepotLocked lock;
   // DEPOT-BUDGET, DEPOT-SLOTS
   if (g_depot.nbatches[cls] == kDepotSlots || bytes > budget || g_depot.bytes > budget - bytes) {
     g_depot.batches_refused += 1;
@@ -100,7 +83,7 @@ Batch TakeLocked(std::size_t cls) noexcept {
 }  // namespace
 
 Batch DepotTake(std::size_t cls) noexcept {
-  Locked lock;
+  DepotLocked lock;
   const Batch batch = TakeLocked(cls);
   if (batch.head != nullptr) g_depot.batches_taken += 1;
   return batch;
@@ -115,7 +98,7 @@ void DepotTrim() noexcept {
       Batch taken[kChunk];
       std::size_t n = 0;
       {
-        Locked lock;
+        DepotLocked lock;
         for (; n < kChunk; ++n) {
           taken[n] = TakeLocked(c);
           if (taken[n].head == nullptr) break;
@@ -131,7 +114,7 @@ void DepotTrim() noexcept {
 GlobalStats DepotStats() noexcept {
   GlobalStats s{};
   s.depot_budget = DepotBudgetBytes();
-  Locked lock;
+  DepotLocked lock;
   s.depot_bytes = g_depot.bytes;
   s.depot_blocks = g_depot.blocks;
   s.depot_batches = g_depot.batches;
@@ -153,7 +136,7 @@ std::uint32_t ChainLength(const Block* h, std::uint32_t limit) noexcept {
 }
 
 ValidationResult ValidateDepot() noexcept {
-  Locked lock;
+  DepotLocked lock;
   std::size_t bytes = 0, blocks = 0, batches = 0;
   for (std::size_t c = 0; c < kNumClasses; ++c) {
     if (g_depot.nbatches[c] > kDepotSlots)

@@ -11,6 +11,7 @@
 #include "backend.h"
 #include "config.h"
 #include "depot.h"
+#include "lock.h"
 
 namespace concalloc::detail {
 
@@ -400,6 +401,8 @@ void CheckedPutOnList(Block* h, std::size_t cls) noexcept {
   FillUser(h, UserBytes(cls), kFillCached);
   StoreTag(h, MakeTag(cls, kStateCached));
 }
+
+void AfterForkInChild() noexcept {}
 
 // ---- Flush, stats, validation ----
 
