@@ -1,11 +1,13 @@
-// LIFE-1..LIFE-3 as a whole program, for the leak checkers: threads come and
+// LIFE-1..LIFE-3 and LIFE-6 as a whole program, for the leak checkers: threads come and
 // go, blocks cross threads, thread_local and pthread-key destructors free
 // and allocate, a static object allocates before main and frees after it,
 // and main's own cache is still full when main returns. Run under valgrind
 // (memcheck, --leak-check=full) and built with LeakSanitizer: both must find
 // nothing. Exits 0 when every block's contents were as written.
+#include <limits.h>
 #include <pthread.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
@@ -28,6 +30,18 @@ struct FreesAtThreadExit {  // LIFE-2: thread_local destructors
 
 void KeyDestructor(void*) {  // LIFE-2: may run after the cache is torn down
   concalloc::Free(concalloc::Alloc(200));
+}
+
+// LIFE-6: a thread whose first Alloc comes in the last round of key
+// destructors (its cache is never torn down by its thread).
+pthread_key_t g_rearming_key;
+void RearmingDestructor(void* value) {
+  const auto round = reinterpret_cast<std::uintptr_t>(value);
+  if (round < PTHREAD_DESTRUCTOR_ITERATIONS) {
+    pthread_setspecific(g_rearming_key, reinterpret_cast<void*>(round + 1));
+    return;
+  }
+  for (int i = 0; i < 50; ++i) concalloc::Free(concalloc::Alloc(64 + static_cast<std::size_t>(i)));
 }
 
 std::mutex g_mu;
@@ -60,6 +74,10 @@ void Worker(int seed) {
 int main() {
   std::printf("lifecycle_check: LIFE-1 LIFE-2 LIFE-3 under a leak checker\n");
   pthread_key_create(&g_key, &KeyDestructor);
+  concalloc::Free(concalloc::Alloc(1));  // the library's key first (LIFE-6)
+  pthread_key_create(&g_rearming_key, &RearmingDestructor);
+  for (int t = 0; t < 10; ++t)
+    std::thread([] { pthread_setspecific(g_rearming_key, reinterpret_cast<void*>(1)); }).join();
   for (int wave = 0; wave < 8; ++wave) {
     std::vector<std::thread> threads;
     for (int t = 0; t < 8; ++t) threads.emplace_back(Worker, wave * 8 + t);

@@ -28,6 +28,16 @@
 #ifndef CONCALLOC_TEST_SANITIZED
 #define CONCALLOC_TEST_SANITIZED 0
 #endif
+#if defined(__SANITIZE_THREAD__)
+#define CONCALLOC_TEST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CONCALLOC_TEST_TSAN 1
+#endif
+#endif
+#ifndef CONCALLOC_TEST_TSAN
+#define CONCALLOC_TEST_TSAN 0
+#endif
 
 namespace concalloc::test {
 

@@ -72,6 +72,8 @@ enum Mutant : int {
   kMutantFillNone = 14,    // a miss takes one block from the backend (CACHE-FILL)
   kMutantForkDeadlock = 15,  // the forking thread waits for the locks it holds
                              // for the fork (LIFE-4)
+  kMutantNoReap = 16,      // caches of threads that died without their
+                           // teardown are never returned (LIFE-6)
 };
 constexpr Mutant kMutant = static_cast<Mutant>(CONCALLOC_MUTANT);
 constexpr const char* MutantName() {
@@ -91,6 +93,7 @@ constexpr const char* MutantName() {
     case kMutantInlineChecked: return "inline_checked";
     case kMutantFillNone: return "fill_none";
     case kMutantForkDeadlock: return "fork_deadlock";
+    case kMutantNoReap: return "no_reap";
     default: return "";
   }
 }

@@ -6,6 +6,7 @@
 #include <sys/auxv.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 
@@ -24,6 +25,52 @@ bool AtThreadExit(void (*fn)(void*), void* arg) noexcept {
   // static: no allocation); every caller must pass the same fn.
   static const ExitKey key{pthread_key_create(&g_exit_key, fn) == 0, fn};
   return key.ok && key.fn == fn && pthread_setspecific(g_exit_key, arg) == 0;
+}
+
+static_assert(sizeof(pthread_mutex_t) <= sizeof(LifeToken::opaque) &&
+                  alignof(pthread_mutex_t) <= alignof(LifeToken),
+              "LIFE-6: a LifeToken holds a pthread mutex");
+namespace {
+pthread_mutex_t* MutexOf(LifeToken& token) noexcept {
+  return reinterpret_cast<pthread_mutex_t*>(token.opaque);
+}
+}  // namespace
+
+bool HoldLifeToken(LifeToken& token) noexcept {
+  pthread_mutexattr_t attr;
+  if (pthread_mutexattr_init(&attr) != 0) return false;
+  bool ok = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST) == 0 &&
+            pthread_mutex_init(MutexOf(token), &attr) == 0;
+  pthread_mutexattr_destroy(&attr);
+  if (ok && pthread_mutex_lock(MutexOf(token)) != 0) {
+    pthread_mutex_destroy(MutexOf(token));
+    ok = false;
+  }
+  return ok;
+}
+
+void ReleaseLifeToken(LifeToken& token) noexcept {
+  pthread_mutex_unlock(MutexOf(token));
+  pthread_mutex_destroy(MutexOf(token));
+}
+
+bool LifeTokenOwnerDied(LifeToken& token) noexcept {
+  const int rc = pthread_mutex_trylock(MutexOf(token));
+  if (rc == EOWNERDEAD) {
+    // Ours now, and on our robust list: take it off before it is destroyed.
+    pthread_mutex_consistent(MutexOf(token));
+    pthread_mutex_unlock(MutexOf(token));
+    pthread_mutex_destroy(MutexOf(token));
+    return true;
+  }
+  if (rc == 0) pthread_mutex_unlock(MutexOf(token));  // not held: not ours to judge
+  return false;
+}
+
+void RenewLifeTokenInChild(LifeToken& token) noexcept {
+  // The parent's lock word names the parent's thread: start afresh.
+  std::memset(token.opaque, 0, sizeof token.opaque);
+  (void)HoldLifeToken(token);
 }
 
 std::uint64_t ProcessRandom() noexcept {

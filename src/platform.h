@@ -21,6 +21,23 @@ namespace concalloc::platform {
 // Returns false when it cannot be arranged (then nothing is registered).
 bool AtThreadExit(void (*fn)(void*), void* arg) noexcept;
 
+// LIFE-6: a token that a thread holds for as long as it lives. Once the
+// thread has exited, whether or not it released the token, any other thread
+// can tell: it is a robust mutex, which the kernel marks when its owner dies.
+struct alignas(8) LifeToken {
+  unsigned char opaque[48];
+};
+// The calling thread takes a new token; false if it cannot.
+bool HoldLifeToken(LifeToken& token) noexcept;
+// Its owner gives it up and destroys it (at the thread's teardown).
+void ReleaseLifeToken(LifeToken& token) noexcept;
+// Another thread asks: true when the owner has died holding it; the token
+// is then destroyed. False while the owner lives.
+bool LifeTokenOwnerDied(LifeToken& token) noexcept;
+// In the child of fork(), the forking thread takes its token anew (the
+// child's thread has another kernel id, and no robust list of its parent's).
+void RenewLifeTokenInChild(LifeToken& token) noexcept;
+
 // 64 random bits fixed for the life of the process (the kernel's AT_RANDOM),
 // never 0. Does not allocate.
 std::uint64_t ProcessRandom() noexcept;

@@ -72,6 +72,79 @@ void RunInvariantWalk() noexcept {
 
 void OnThreadExit(void* cache) noexcept;
 
+// LIFE-6: every cache that is live (created, not yet torn down or reaped),
+// on one doubly linked list under the registry lock:
+//   INV-REGISTRY: a cache is on the list exactly while it is live, and then
+//                 its owner holds its life token unless the owner has died.
+// A cache whose thread died without its teardown (created during the last
+// round of pthread-key destructors, when glibc runs no further round) is
+// found by its token and returned like an exiting thread's (DEPOT-EXIT).
+struct Registry {
+  ThreadCache* head = nullptr;
+  ThreadCache* cursor = nullptr;  // where the next bounded reap starts
+};
+Registry g_registry;
+
+void Register(ThreadCache* tc) noexcept {
+  Locked lock(LockId::kRegistry);
+  tc->prev = nullptr;
+  tc->next = g_registry.head;
+  if (tc->next != nullptr) tc->next->prev = tc;
+  g_registry.head = tc;
+}
+
+// The caller holds the registry lock.
+void UnlinkLocked(ThreadCache* tc) noexcept {
+  if (g_registry.cursor == tc) g_registry.cursor = tc->next;
+  (tc->prev != nullptr ? tc->prev->next : g_registry.head) = tc->next;
+  if (tc->next != nullptr) tc->next->prev = tc->prev;
+  tc->prev = tc->next = nullptr;
+}
+
+void Unregister(ThreadCache* tc) noexcept {
+  Locked lock(LockId::kRegistry);
+  UnlinkLocked(tc);
+}
+
+void DrainBins(ThreadCache& tc, bool to_depot) noexcept;
+
+// LIFE-6: checks the caches of the registry (all of them, or `budget` from
+// where the last bounded reap stopped, going round) and returns those whose
+// owner died without its teardown: their lists go to the depot or the
+// backend (DEPOT-EXIT), after the registry lock is released (the locks
+// never nest: DEPOT-NO-DEADLOCK).
+constexpr std::size_t kReapAll = ~std::size_t{0};
+void ReapOrphans(std::size_t budget) noexcept {
+  if constexpr (kMutant == kMutantNoReap) return;
+  ThreadCache* orphans = nullptr;
+  {
+    Locked lock(LockId::kRegistry);
+    if (budget == kReapAll) g_registry.cursor = nullptr;
+    ThreadCache* tc = g_registry.cursor != nullptr ? g_registry.cursor : g_registry.head;
+    for (std::size_t k = 0; k < budget && tc != nullptr; ++k) {
+      ThreadCache* next = tc->next;
+      if (budget != kReapAll && next == nullptr) next = g_registry.head;  // round
+      if (tc != tl_cache && platform::LifeTokenOwnerDied(tc->token)) {
+        if (next == tc) next = nullptr;
+        UnlinkLocked(tc);
+        tc->next = orphans;
+        orphans = tc;
+      }
+      tc = next;
+    }
+    g_registry.cursor = tc;
+  }
+  while (orphans != nullptr) {
+    ThreadCache* tc = orphans;
+    orphans = tc->next;
+    DrainBins(*tc, true);
+    DeleteCacheMemory(tc);
+  }
+}
+// Each new cache checks this many others, so orphans are found as threads
+// come and go, at a bounded cost per thread.
+constexpr std::size_t kReapPerNewCache = 2;
+
 // LIFE-2: the calling thread's live cache, created on its first use; nullptr
 // while it is being created, once it is torn down, or when it cannot be made
 // (then the caller goes to the backend: the "static" path).
@@ -89,10 +162,18 @@ ThreadCache* LiveCache() noexcept {
     tl_state = CacheState::kUnborn;
     return nullptr;
   }
+  if (!platform::HoldLifeToken(tc->token)) {  // LIFE-6
+    platform::AtThreadExit(&OnThreadExit, nullptr);
+    DeleteCacheMemory(tc);
+    tl_state = CacheState::kUnborn;
+    return nullptr;
+  }
   ResetBins(*tc);
+  Register(tc);
   tl_cache = tc;
   if constexpr (kPublishInline) abi_v1::tl_front = tc;  // INLINE-2
   tl_state = CacheState::kLive;
+  ReapOrphans(kReapPerNewCache);
   return tc;
 }
 
@@ -190,6 +271,8 @@ void TearDownCallingThread() noexcept {
   tl_cache = &g_no_cache;
   abi_v1::tl_front = nullptr;  // INLINE-2
   if (tc != nullptr) {
+    Unregister(tc);  // LIFE-6
+    platform::ReleaseLifeToken(tc->token);
     if constexpr (kMutant != kMutantLeakAtExit) DrainBins(*tc, true);  // DEPOT-EXIT
     DeleteCacheMemory(tc);
   }
@@ -207,6 +290,7 @@ void OnThreadExit(void* cache) noexcept {
 __attribute__((destructor)) void AtProcessExit() {
   if (g_exit_report != nullptr) g_exit_report();  // MALLOC-STATS, before teardown
   TearDownCallingThread();
+  ReapOrphans(kReapAll);  // LIFE-6
   DepotTrim();
 }
 
@@ -402,7 +486,12 @@ void CheckedPutOnList(Block* h, std::size_t cls) noexcept {
   StoreTag(h, MakeTag(cls, kStateCached));
 }
 
-void AfterForkInChild() noexcept {}
+// LIFE-4, LIFE-6: the child's only thread keeps its cache, and takes its
+// life token anew; the other threads' caches stay on the registry, their
+// tokens held by threads of the parent (stranded: never reaped).
+void AfterForkInChild() noexcept {
+  if (tl_state == CacheState::kLive) platform::RenewLifeTokenInChild(tl_cache->token);
+}
 
 // ---- Flush, stats, validation ----
 
@@ -415,6 +504,7 @@ void FlushCache() noexcept {
 
 void TrimAll() noexcept {
   FlushCache();
+  ReapOrphans(kReapAll);  // LIFE-6
   DepotTrim();  // DEPOT-TRIM
 }
 
@@ -484,6 +574,20 @@ ValidationResult CheckInvList(const ThreadCache& tc, std::size_t c) noexcept {
   return kValid;
 }
 
+// INV-REGISTRY: the registry's links agree both ways, and the calling
+// thread's live cache is on it.
+ValidationResult CheckInvRegistry() noexcept {
+  Locked lock(LockId::kRegistry);
+  bool found = tl_state != CacheState::kLive;
+  const ThreadCache* prev = nullptr;
+  for (const ThreadCache* tc = g_registry.head; tc != nullptr; prev = tc, tc = tc->next) {
+    if (tc->prev != prev) return {"INV-REGISTRY", tc, "a registry link does not agree both ways"};
+    found = found || tc == tl_cache;
+  }
+  if (!found) return {"INV-REGISTRY", tl_cache, "a live cache is not on the registry"};
+  return kValid;
+}
+
 ValidationResult CheckInvStats(const ThreadCache& tc) noexcept {
   std::uint64_t cached = 0, in = tc.frees, out = tc.hits;
   for (std::size_t c = 0; c < kNumClasses; ++c) {
@@ -508,6 +612,7 @@ ValidationResult ValidateCache() noexcept {
     }
     if (ValidationResult r = CheckInvStats(tc); !r) return r;
   }
+  if (ValidationResult r = CheckInvRegistry(); !r) return r;
   return ValidateDepot();
 }
 

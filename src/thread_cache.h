@@ -48,6 +48,11 @@ struct alignas(64) ThreadCache : abi_v1::CacheFront {
   std::uint64_t refilled[kNumClasses];  // blocks from the depot into list c
   std::uint64_t filled[kNumClasses];    // blocks from the backend into list c (CACHE-FILL)
   std::uint64_t to_depot[kNumClasses];  // blocks from list c to the depot
+  // LIFE-6: the registry of live caches (under the registry lock) and the
+  // owner's life token, held while the owner lives.
+  ThreadCache* prev;
+  ThreadCache* next;
+  platform::LifeToken token;
 };
 
 // The calling thread's cache. Before the thread has one (unborn) and after it
