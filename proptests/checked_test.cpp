@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 
 #include <concalloc/concalloc.h>
 
@@ -24,6 +25,10 @@ std::string Hex(const void* p) {
 // CHK-DIAG: "concalloc: <ID>: <what> at <address>", one line.
 std::string Diag(const char* clause, const void* address) {
   return std::string("concalloc: ") + clause + ": [^\n]* at " + Hex(address) + "\n";
+}
+
+std::string DiagOneOf(const char* clauses, const void* address) {
+  return std::string("concalloc: (") + clauses + "): [^\n]* at " + Hex(address) + "\n";
 }
 
 class Checked : public ::testing::Test {
@@ -94,6 +99,115 @@ TEST_F(Checked, CorruptListIsReported) {
   PokeWord(&header[1], PeekWord(&header[1]) ^ 0x4);
   EXPECT_DEATH(concalloc::Alloc(64), Diag("CHK-LIST", p)) << "CHK-LIST: link overwritten";
   PokeWord(&header[1], PeekWord(&header[1]) ^ 0x4);
+}
+
+// HDR-2, CHK-FOREIGN: the tag's integrity check covers every bit of the
+// header. A one-bit flip anywhere in a live block's tag (its class index
+// included), or a one-byte write at p[-16] or p[-8], is reported at Free
+// instead of filing the block under another class.
+TEST_F(Checked, EveryBitOfALiveBlocksHeaderIsChecked) {
+  auto* p = static_cast<unsigned char*>(concalloc::Alloc(64));
+  auto* header = reinterpret_cast<std::uint64_t*>(p) - 2;
+  using concalloc::test::PeekWord;
+  using concalloc::test::PokeWord;
+  for (int word = 0; word < 2; ++word) {
+    const std::uint64_t saved = PeekWord(&header[word]);
+    for (int bit = 0; bit < 64; ++bit) {
+      PokeWord(&header[word], saved ^ (std::uint64_t{1} << bit));
+      EXPECT_DEATH(concalloc::Free(p), Diag("CHK-FOREIGN", p))
+          << "HDR-2: header word " << word << ", bit " << bit << " flipped";
+    }
+    PokeWord(&header[word], saved);
+  }
+  for (int offset : {-16, -13, -8, -1}) {
+    const unsigned char saved = concalloc::test::PeekByte(p + offset);
+    concalloc::test::PokeByte(p + offset, static_cast<unsigned char>(saved ^ 0x41));
+    EXPECT_DEATH(concalloc::Free(p), Diag("CHK-FOREIGN", p))
+        << "HDR-2: a one-byte write at p[" << offset << "]";
+    concalloc::test::PokeByte(p + offset, saved);
+  }
+  concalloc::Free(p);
+}
+
+// Frees `n` blocks of 64 bytes into an emptied list, in the order of `out`
+// (so out[n - 1] is the top).
+void FreeIntoEmptyList(unsigned char** out, int n) {
+  for (int i = 0; i < n; ++i) out[i] = static_cast<unsigned char*>(concalloc::Alloc(64));
+  concalloc::FlushThreadCache();
+  for (int i = 0; i < n; ++i) concalloc::Free(out[i]);
+}
+
+// A cached block's link overwritten with another aligned address: every
+// path that follows the link reports it (CHK-LIST) instead of crashing.
+void CorruptLink(unsigned char* p) {
+  auto* link = reinterpret_cast<std::uint64_t*>(p) - 1;
+  concalloc::test::PokeWord(link, concalloc::test::PeekWord(link) ^ (std::uint64_t{1} << 40));
+}
+
+TEST_F(Checked, ACorruptLinkIsReportedOnEveryPathThatFollowsIt) {
+  concalloc::test::ScopedDepth depth(4);  // a spill moves the top 2 blocks
+  auto* extra = static_cast<unsigned char*>(concalloc::Alloc(64));  // stays live
+  unsigned char* b[4];
+  FreeIntoEmptyList(b, 4);  // list: b3 b2 b1 b0, full
+  CorruptLink(b[3]);
+  EXPECT_DEATH(concalloc::Alloc(64), Diag("CHK-LIST", b[3])) << "CHK-LIST: Alloc pops b3";
+  EXPECT_DEATH(concalloc::FlushThreadCache(), Diag("CHK-LIST", b[3])) << "CHK-LIST: a flush";
+  EXPECT_DEATH(concalloc::Free(extra), Diag("CHK-LIST", b[3]))
+      << "CHK-LIST: a spill walks the list (the list is full)";
+  CorruptLink(b[3]);
+  concalloc::Free(extra);
+  concalloc::Trim();
+}
+
+TEST_F(Checked, ACorruptLinkInTheDepotIsReportedWhenItIsTrimmed) {
+  concalloc::test::ScopedDepth depth(4);
+  unsigned char* b[5];
+  FreeIntoEmptyList(b, 5);  // the fifth Free spills b3 b2 to the depot
+  CorruptLink(b[3]);
+  // (With tier 3 on, the walk after the flush finds it first: INV-DEPOT.)
+  EXPECT_DEATH(concalloc::Trim(), DiagOneOf("CHK-LIST|INV-DEPOT", b[3])) << "CHK-LIST: DepotTrim";
+  CorruptLink(b[3]);
+  concalloc::Trim();
+}
+
+// CHK-WAF: a write after free is found whichever way the block leaves the
+// cache: to the user, or to the backend through the depot.
+TEST_F(Checked, WriteAfterFreeIsReportedWhenTheDepotTrims) {
+  concalloc::test::ScopedDepth depth(4);
+  unsigned char* b[5];
+  FreeIntoEmptyList(b, 5);  // b3 b2 in the depot
+  concalloc::test::PokeByte(b[2] + 7, 1);
+  EXPECT_DEATH(concalloc::Trim(), Diag("CHK-WAF", b[2] + 7)) << "CHK-WAF: DepotTrim";
+  concalloc::test::PokeByte(b[2] + 7, 0xDD);
+  concalloc::Trim();
+}
+
+TEST_F(Checked, WriteAfterFreeIsReportedWhenTheDepotRefusesABatch) {
+  concalloc::test::ScopedDepth depth(4);
+  concalloc::test::ScopedDepotBudget budget(1);  // every batch is refused
+  void* extra = concalloc::Alloc(64);
+  unsigned char* b[4];
+  FreeIntoEmptyList(b, 4);  // list: b3 b2 b1 b0, full
+  concalloc::test::PokeByte(b[3] + 9, 1);
+  EXPECT_DEATH(concalloc::Free(extra), Diag("CHK-WAF", b[3] + 9))
+      << "CHK-WAF: Free spills b3 b2, the depot refuses them, they go to the backend";
+  concalloc::test::PokeByte(b[3] + 9, 0xDD);
+  concalloc::Free(extra);
+  concalloc::FlushThreadCache();
+}
+
+TEST_F(Checked, WriteAfterFreeIsReportedWhenAnExitedThreadsBlocksLeaveAtProcessExit) {
+  EXPECT_DEATH(
+      {
+        std::thread([] {
+          auto* p = static_cast<unsigned char*>(concalloc::Alloc(64));
+          concalloc::Free(p);
+          concalloc::test::PokeByte(p + 11, 1);
+        }).join();     // DEPOT-EXIT: its list goes to the depot
+        std::exit(0);  // LIFE-3: the depot is trimmed at exit
+      },
+      "concalloc: CHK-WAF: [^\n]* at 0x[0-9a-f]*[0-9a-f]b\n")
+      << "CHK-WAF: a block that left a thread at its exit, verified at process exit";
 }
 
 TEST_F(Checked, FillPatterns) {

@@ -17,7 +17,7 @@ std::size_t UsableSize(const void* p) noexcept {
   if (p == nullptr) return 0;
   if constexpr (detail::kChecked) detail::CheckedKindOfFreed(p);  // a live block
   const detail::Block* h = detail::BlockOf(p);
-  const detail::Tag tag = detail::DecodeTag(detail::LoadTag(h));
+  const detail::Tag tag = detail::ReadTag(h);
   // USABLE-1, SAN-USABLE
   if (tag.kind < detail::kNumClasses && !detail::san::kExactUsable)
     return detail::UserBytes(tag.kind);

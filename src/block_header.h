@@ -16,8 +16,11 @@ namespace concalloc::detail {
 //   tag   bits 0-7   kind: the class index 0..95, kKindLarge or kKindAligned
 //         bits 8-15  aux: for kKindAligned, log2 of the offset from the
 //                    backend's block to the caller's pointer
-//         bits 16-23 state (checked builds): kStateLive, kStateCached
-//         bits 32-63 kMagic (checked builds)
+//         bits 16-23 state (checked builds): kStateLive, kStateCached,
+//                    kStateFreed
+//         bits 24-63 (checked builds) the header's check: 40 bits of a hash,
+//                    keyed by the process secret, of bits 0-23 and of the
+//                    word as stored (HDR-2)
 //         Checked builds XOR the whole tag with the process secret (HDR-2).
 //   word  cached class block: the link to the next block of its list, that
 //         block's caller address (XORed with the secret in checked builds:
@@ -25,6 +28,10 @@ namespace concalloc::detail {
 //         large or aligned block: its usable size; live class block: its
 //         requested size in checked and tool builds (SAN-USABLE), else
 //         whatever it held (release Alloc skips the store).
+// In checked builds the two words change together (StoreHeader), and every
+// reader checks them together (ReadTag): a change to any bit of either is
+// seen, unless it happens to keep the 40-bit check right (odds of 2^-40 for
+// a change made without the secret).
 // In release builds a class block's tag is its class index, so Free needs
 // one compare (tag < kNumClasses) to know it is cacheable.
 struct BlockHeader {
@@ -38,7 +45,6 @@ constexpr std::uint64_t kKindLarge = 0xFE;
 constexpr std::uint64_t kStateLive = 0x4C;    // 'L'
 constexpr std::uint64_t kStateCached = 0x43;  // 'C'
 constexpr std::uint64_t kStateFreed = 0x46;   // 'F': given to the backend
-constexpr std::uint64_t kMagic = 0xC0CA110Cull;
 static_assert(kKindAligned >= kNumClasses && kKindLarge >= kNumClasses,
               "HDR-1: kinds never collide with class indexes");
 
@@ -81,25 +87,6 @@ CONCALLOC_ALWAYS_INLINE void StoreWord(Block* b, std::uint64_t v) noexcept {
   san::StoreMeta(&HeaderAt(b)->word, v);
 }
 
-CONCALLOC_ALWAYS_INLINE std::uint64_t MakeTag(std::uint64_t kind, std::uint64_t state,
-                                              std::uint64_t aux = 0) noexcept {
-  if constexpr (kChecked)
-    return (kind | aux << 8 | state << 16 | kMagic << 32) ^ Secret();
-  else
-    return kind | aux << 8;
-}
-
-struct Tag {
-  std::uint64_t kind, aux, state;
-  bool magic_ok;  // always true in release builds
-};
-CONCALLOC_ALWAYS_INLINE Tag DecodeTag(std::uint64_t raw) noexcept {
-  if constexpr (kChecked) raw ^= Secret();
-  Tag t{raw & 0xFF, (raw >> 8) & 0xFF, (raw >> 16) & 0xFF, true};
-  if constexpr (kChecked) t.magic_ok = (raw >> 32) == kMagic && ((raw >> 24) & 0xFF) == 0;
-  return t;
-}
-
 CONCALLOC_ALWAYS_INLINE std::uint64_t EncodeLink(const Block* next) noexcept {
   std::uint64_t v = reinterpret_cast<std::uintptr_t>(next);
   if constexpr (kChecked) v ^= Secret();
@@ -108,6 +95,82 @@ CONCALLOC_ALWAYS_INLINE std::uint64_t EncodeLink(const Block* next) noexcept {
 CONCALLOC_ALWAYS_INLINE Block* DecodeLink(std::uint64_t v) noexcept {
   if constexpr (kChecked) v ^= Secret();
   return reinterpret_cast<Block*>(static_cast<std::uintptr_t>(v));
+}
+
+// HDR-2: the check of a checked header, 40 bits: a keyed hash (the
+// splitmix64 finaliser over the secret-mixed fields) of the tag's low 24 bits
+// and the stored word.
+CONCALLOC_ALWAYS_INLINE std::uint64_t HeaderCheck(std::uint64_t low, std::uint64_t word) noexcept {
+  if constexpr (kMutant == kMutantTagUnchecked) low = 0;
+  std::uint64_t x = (word ^ Secret()) * 0x9E3779B97F4A7C15ull + (low ^ (Secret() >> 40));
+  x ^= x >> 31;
+  x *= 0xBF58476D1CE4E5B9ull;
+  x ^= x >> 27;
+  x *= 0x94D049BB133111EBull;
+  x ^= x >> 31;
+  return x >> 24;
+}
+
+// Writes a whole header: the word, then the tag (with its check, in checked
+// builds). Release builds store the tag as kind | aux << 8 (the state is
+// not kept).
+CONCALLOC_ALWAYS_INLINE void StoreHeader(Block* b, std::uint64_t kind, std::uint64_t state,
+                                         std::uint64_t aux, std::uint64_t word) noexcept {
+  StoreWord(b, word);
+  const std::uint64_t low = kind | aux << 8;
+  if constexpr (kChecked) {
+    const std::uint64_t low24 = low | state << 16;
+    StoreTag(b, (low24 | HeaderCheck(low24, word) << 24) ^ Secret());
+  } else {
+    StoreTag(b, low);
+  }
+}
+
+struct Tag {
+  std::uint64_t kind, aux, state;
+  std::uint64_t word;  // as stored
+  bool ok;             // checked builds: the check matched; always true in release
+};
+// Reads and checks a header (HDR-2).
+CONCALLOC_ALWAYS_INLINE Tag ReadTag(const Block* b) noexcept {
+  std::uint64_t raw = LoadTag(b);
+  Tag t{raw & 0xFF, (raw >> 8) & 0xFF, 0, 0, true};
+  if constexpr (kChecked) {
+    raw ^= Secret();
+    t.word = LoadWord(b);
+    t.kind = raw & 0xFF;
+    t.aux = (raw >> 8) & 0xFF;
+    t.state = (raw >> 16) & 0xFF;
+    t.ok = (raw >> 24) == HeaderCheck(raw & 0xFFFFFF, t.word);
+  }
+  return t;
+}
+
+// A cached block of class cls now links to `next`. Checked builds rewrite
+// the whole header, so that its check covers the new link.
+CONCALLOC_ALWAYS_INLINE void SetLink(Block* b, std::size_t cls, const Block* next) noexcept {
+  if constexpr (kChecked)
+    StoreHeader(b, cls, kStateCached, 0, EncodeLink(next));
+  else
+    StoreWord(b, EncodeLink(next));
+}
+
+// Checked builds (CHK-LIST, CHK-WAF), defined in thread_cache.cpp. Every
+// path that takes a cached block out of a list or a batch verifies it first:
+// a block whose link is followed (a spill or a cut walks a list): its header
+// must be "cached, class cls" with its check right (CHK-LIST); returns its
+// successor.
+CONCALLOC_NOINLINE Block* CheckedFollow(const Block* h, std::size_t cls) noexcept;
+// a block going to the backend (flush, trim, a refused batch, a cut's
+// rest): CheckedFollow, and its 0xDD fill intact (CHK-WAF); marks it
+// returned and returns its successor.
+CONCALLOC_NOINLINE Block* CheckedToBackend(Block* h, std::size_t cls) noexcept;
+
+// The successor of h, a cached block of class cls, on its list or batch.
+CONCALLOC_ALWAYS_INLINE Block* NextCached(const Block* h, std::size_t cls) noexcept {
+  if constexpr (kChecked) return CheckedFollow(h, cls);
+  (void)cls;
+  return DecodeLink(LoadWord(h));
 }
 
 // The caller's bytes in a block of class c.

@@ -74,6 +74,10 @@ enum Mutant : int {
                              // for the fork (LIFE-4)
   kMutantNoReap = 16,      // caches of threads that died without their
                            // teardown are never returned (LIFE-6)
+  kMutantTagUnchecked = 17,  // the header's check leaves out the class and
+                             // state bits (HDR-2)
+  kMutantTrimUnverified = 18,  // blocks leaving through the depot to the
+                               // backend are not verified (CHK-WAF)
 };
 constexpr Mutant kMutant = static_cast<Mutant>(CONCALLOC_MUTANT);
 constexpr const char* MutantName() {
@@ -94,6 +98,8 @@ constexpr const char* MutantName() {
     case kMutantFillNone: return "fill_none";
     case kMutantForkDeadlock: return "fork_deadlock";
     case kMutantNoReap: return "no_reap";
+    case kMutantTagUnchecked: return "tag_unchecked";
+    case kMutantTrimUnverified: return "trim_unverified";
     default: return "";
   }
 }

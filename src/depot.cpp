@@ -41,10 +41,11 @@ class DepotLocked : Locked {
 
 }  // namespace
 
-void FreeChain(Block* h, std::uint32_t count) noexcept {
+void FreeChain(Block* h, std::uint32_t count, std::size_t cls) noexcept {
   const Backend& backend = CurrentBackend();
   for (std::uint32_t k = 0; k < count && h != nullptr; ++k) {
-    Block* next = DecodeLink(LoadWord(h));
+    Block* next = kChecked && kMutant != kMutantTrimUnverified ? CheckedToBackend(h, cls)
+                                                               : DecodeLink(LoadWord(h));  // CHK-WAF
     backend.free(RawOf(h));
     h = next;
   }
@@ -105,7 +106,7 @@ void DepotTrim() noexcept {
           g_depot.blocks_trimmed += taken[n].count;
         }
       }
-      for (std::size_t i = 0; i < n; ++i) FreeChain(taken[i].head, taken[i].count);
+      for (std::size_t i = 0; i < n; ++i) FreeChain(taken[i].head, taken[i].count, c);
       if (n < kChunk) break;
     }
   }
@@ -129,6 +130,7 @@ std::uint32_t ChainLength(const Block* h, std::uint32_t limit) noexcept {
   std::uint32_t n = 0;
   while (h != nullptr && n <= limit) {
     if ((reinterpret_cast<std::uintptr_t>(h) & (kAlignment - 1)) != 0) return limit + 1;
+    if (!ReadTag(h).ok) return limit + 1;  // HDR-2: its link cannot be trusted
     ++n;
     h = DecodeLink(LoadWord(h));
   }
@@ -146,8 +148,8 @@ ValidationResult ValidateDepot() noexcept {
       if (ChainLength(b.head, b.count) != b.count)
         return {"INV-DEPOT", b.head, "a depot batch's chain does not have its count"};
       for (const Block* h = b.head; h != nullptr; h = DecodeLink(LoadWord(h))) {
-        const Tag tag = DecodeTag(LoadTag(h));
-        if (!tag.magic_ok || tag.kind != c || (kChecked && tag.state != kStateCached))
+        const Tag tag = ReadTag(h);
+        if (!tag.ok || tag.kind != c || (kChecked && tag.state != kStateCached))
           return {"INV-DEPOT", h, "a depot block is not tagged as cached in its class"};
       }
       bytes += std::size_t{b.count} * kClassSize[c];

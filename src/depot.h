@@ -47,8 +47,9 @@ GlobalStats DepotStats() noexcept;
 // INV-DEPOT: walks the depot under its lock.
 ValidationResult ValidateDepot() noexcept;
 
-// Gives the first count blocks of a chain to the backend.
-void FreeChain(Block* head, std::uint32_t count) noexcept;
+// Gives the first count blocks of a chain of class cls to the backend
+// (checked builds verify each: CHK-LIST, CHK-WAF).
+void FreeChain(Block* head, std::uint32_t count, std::size_t cls) noexcept;
 
 // The number of blocks in a chain that starts at head, at most limit + 1.
 std::uint32_t ChainLength(const Block* head, std::uint32_t limit) noexcept;

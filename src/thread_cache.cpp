@@ -184,13 +184,7 @@ void FlushList(ThreadCache& tc, std::size_t c) noexcept {
   const std::uint32_t count = tc.limit - tc.room[c];
   Block* h = tc.head[c];
   for (std::uint32_t k = 0; k < count && h != nullptr; ++k) {
-    if constexpr (kChecked) {
-      san::PeekBegin(UserOf(h), UserBytes(c));
-      CheckedVerifyCached(h, c);
-      san::PeekEnd(UserOf(h), UserBytes(c));
-    }
-    Block* next = DecodeLink(LoadWord(h));
-    if constexpr (kChecked) StoreTag(h, MakeTag(c, kStateFreed));
+    Block* next = kChecked ? CheckedToBackend(h, c) : DecodeLink(LoadWord(h));  // CHK-WAF
     if (kMutant != kMutantLostBlock || k != 0) backend.free(RawOf(h));
     h = next;
   }
@@ -225,14 +219,14 @@ bool SpillBatch(ThreadCache& tc, std::size_t cls) noexcept {
   const std::uint32_t n = tc.limit / 2 > 0 ? tc.limit / 2 : 1;
   Block* head = tc.head[cls];
   Block* last = head;
-  for (std::uint32_t k = 1; k < n; ++k) last = DecodeLink(LoadWord(last));
-  tc.head[cls] = DecodeLink(LoadWord(last));
-  StoreWord(last, EncodeLink(nullptr));
+  for (std::uint32_t k = 1; k < n; ++k) last = NextCached(last, cls);  // CHK-LIST
+  tc.head[cls] = NextCached(last, cls);
+  SetLink(last, cls, nullptr);
   tc.room[cls] += n;
   if (DepotPut(cls, {head, n})) {
     tc.to_depot[cls] += n;
   } else {
-    FreeChain(head, n);
+    FreeChain(head, n, cls);
     tc.flushed[cls] += n;
     tc.backend_frees += n;
   }
@@ -249,12 +243,12 @@ bool RefillFromDepot(ThreadCache& tc, std::size_t cls) noexcept {
   const std::uint32_t room = tc.room[cls];
   if (batch.count > room) {
     Block* last = batch.head;
-    for (std::uint32_t k = 1; k < room; ++k) last = DecodeLink(LoadWord(last));
-    const Batch rest{DecodeLink(LoadWord(last)), batch.count - room};
-    StoreWord(last, EncodeLink(nullptr));
+    for (std::uint32_t k = 1; k < room; ++k) last = NextCached(last, cls);  // CHK-LIST
+    const Batch rest{NextCached(last, cls), batch.count - room};
+    SetLink(last, cls, nullptr);
     batch.count = room;
     if (!DepotPut(cls, rest)) {
-      FreeChain(rest.head, rest.count);
+      FreeChain(rest.head, rest.count, cls);
       tc.backend_frees += rest.count;
     }
   }
@@ -301,8 +295,7 @@ Block* NewBlock(std::size_t requested, std::size_t cls, ThreadCache* tc) noexcep
   if (CONCALLOC_UNLIKELY(raw == nullptr)) return nullptr;
   if (tc != nullptr) tc->backend_allocs += 1;
   Block* h = BlockAtRaw(raw);
-  StoreTag(h, MakeTag(cls, kStateLive));
-  StoreWord(h, requested);
+  StoreHeader(h, cls, kStateLive, 0, requested);
   if constexpr (kChecked) FillUser(h, UserBytes(cls), kFillLive);
   san::BlockOut(HeaderAt(h), UserOf(h), requested, UserBytes(cls));  // SAN-LIVE
   return h;
@@ -377,8 +370,8 @@ void* AllocLarge(std::size_t size) noexcept(!kThrows) {
   if (CONCALLOC_UNLIKELY(raw == nullptr)) return Fail(fail_throws);  // ALLOC-4
   if (ThreadCache* tc = LiveCache()) tc->backend_allocs += 1;
   Block* h = BlockAtRaw(raw);
-  StoreTag(h, MakeTag(kKindLarge, kStateLive));
-  StoreWord(h, kMutant == kMutantLargeSize ? size + kHeaderSize : size);
+  StoreHeader(h, kKindLarge, kStateLive, 0,
+              kMutant == kMutantLargeSize ? size + kHeaderSize : size);
   if constexpr (kChecked) FillUser(h, size, kFillLive);
   san::BlockOut(HeaderAt(h), UserOf(h), size, size);  // SAN-LIVE
   return UserOf(h);
@@ -399,15 +392,15 @@ void* AllocAlignedSlow(std::size_t size, std::size_t alignment) noexcept(!kThrow
   if (CONCALLOC_UNLIKELY(raw == nullptr)) return Fail(fail_throws);  // ALLOC-4
   if (ThreadCache* tc = LiveCache()) tc->backend_allocs += 1;
   Block* h = BlockOf(raw + offset);
-  StoreTag(h, MakeTag(kKindAligned, kStateLive, static_cast<std::uint64_t>(__builtin_ctzll(offset))));
-  StoreWord(h, total - offset);
+  StoreHeader(h, kKindAligned, kStateLive, static_cast<std::uint64_t>(__builtin_ctzll(offset)),
+              total - offset);
   if constexpr (kChecked) FillUser(h, total - offset, kFillLive);
   san::BlockOut(HeaderAt(h), UserOf(h), size, total - offset);  // SAN-LIVE
   return UserOf(h);
 }
 
 void FreeSlow(Block* h) noexcept {
-  const Tag tag = DecodeTag(LoadTag(h));
+  const Tag tag = ReadTag(h);
   ThreadCache* tc = LiveCache();  // a thread's first Free creates its cache
   const Backend& backend = CurrentBackend();
   if (tag.kind < kNumClasses) {
@@ -421,7 +414,7 @@ void FreeSlow(Block* h) noexcept {
       tc->backend_frees += 1;  // CACHE-3: the list is full, no depot
     }
     san::LiveBlockToBackend(UserOf(h));  // SAN-FREE
-    if constexpr (kChecked) StoreTag(h, MakeTag(tag.kind, kStateFreed));
+    if constexpr (kChecked) StoreHeader(h, tag.kind, kStateFreed, 0, tag.word);
     backend.free(RawOf(h));
     RunInvariantWalk();
     return;
@@ -429,7 +422,7 @@ void FreeSlow(Block* h) noexcept {
   // FREE-3: large and aligned blocks go straight back.
   if (tc != nullptr) tc->backend_frees += 1;
   san::LiveBlockToBackend(UserOf(h));  // SAN-FREE
-  if constexpr (kChecked) StoreTag(h, MakeTag(tag.kind, kStateFreed, tag.aux));
+  if constexpr (kChecked) StoreHeader(h, tag.kind, kStateFreed, tag.aux, tag.word);
   if (tag.kind == kKindLarge)
     backend.free(RawOf(h));
   else
@@ -445,30 +438,59 @@ template void* AllocAlignedSlow<false>(std::size_t, std::size_t) noexcept;
 
 // ---- Checked builds (CHK-*) ----
 
-void CheckedVerifyCached(const Block* h, std::size_t cls) noexcept {
-  const void* user = UserOf(h);
-  const Tag tag = DecodeTag(LoadTag(h));
-  if (!tag.magic_ok || tag.state != kStateCached || tag.kind != cls)
-    Die("CHK-LIST", user, "a cached block's header was overwritten (corrupt cache list)");
-  if ((reinterpret_cast<std::uintptr_t>(DecodeLink(LoadWord(h))) & (kAlignment - 1)) != 0)
-    Die("CHK-LIST", user, "a cached block's list link was overwritten (corrupt cache list)");
+namespace {
+// CHK-LIST: h's header says "cached, class cls", with its check right; and
+// its link is aligned.
+void VerifyCachedHeader(const Block* h, std::size_t cls) noexcept {
+  const Tag tag = ReadTag(h);
+  if (!tag.ok || tag.state != kStateCached || tag.kind != cls)
+    Die("CHK-LIST", UserOf(h), "a cached block's header was overwritten (corrupt cache list)");
+  if ((reinterpret_cast<std::uintptr_t>(DecodeLink(tag.word)) & (kAlignment - 1)) != 0)
+    Die("CHK-LIST", UserOf(h), "a cached block's list link was overwritten (corrupt cache list)");
+}
+
+// CHK-WAF: h's caller bytes still hold the 0xDD fill.
+void VerifyCachedFill(const Block* h, std::size_t cls) noexcept {
   if constexpr (kMutant != kMutantWriteAfterFree) {
-    if (const unsigned char* bad = FirstByteNot(user, UserBytes(cls), kFillCached))
+    const unsigned char* bad = FirstByteNot(UserOf(h), UserBytes(cls), kFillCached);
+    if (bad != nullptr)
       Die("CHK-WAF", bad, "write after free: the 0xDD fill of a cached block was changed");
   }
 }
+}  // namespace
 
-void CheckedTakeFromList(Block* h, std::size_t cls) noexcept {
+void CheckedVerifyCached(const Block* h, std::size_t cls) noexcept {
+  VerifyCachedHeader(h, cls);
+  VerifyCachedFill(h, cls);
+}
+
+Block* CheckedFollow(const Block* h, std::size_t cls) noexcept {
+  VerifyCachedHeader(h, cls);
+  return DecodeLink(LoadWord(h));
+}
+
+Block* CheckedToBackend(Block* h, std::size_t cls) noexcept {
+  san::PeekBegin(UserOf(h), UserBytes(cls));  // still cached (SAN-CACHED)
   CheckedVerifyCached(h, cls);
-  StoreTag(h, MakeTag(cls, kStateLive));
+  san::PeekEnd(UserOf(h), UserBytes(cls));
+  const std::uint64_t word = LoadWord(h);
+  StoreHeader(h, cls, kStateFreed, 0, word);
+  return DecodeLink(word);
+}
+
+Block* CheckedTakeFromList(Block* h, std::size_t cls, std::size_t requested) noexcept {
+  CheckedVerifyCached(h, cls);
+  Block* next = DecodeLink(LoadWord(h));
+  StoreHeader(h, cls, kStateLive, 0, requested);
   FillUser(h, UserBytes(cls), kFillLive);
+  return next;
 }
 
 std::uint64_t CheckedKindOfFreed(const void* p) noexcept {
   if ((reinterpret_cast<std::uintptr_t>(p) & (kAlignment - 1)) != 0)
     Die("CHK-FOREIGN", p, "free of a pointer that Alloc never returned (misaligned)");
-  const Tag tag = DecodeTag(LoadTag(BlockOf(p)));
-  if (!tag.magic_ok)
+  const Tag tag = ReadTag(BlockOf(p));
+  if (!tag.ok)
     Die("CHK-FOREIGN", p,
         "free of a pointer that Alloc never returned (no concalloc header; or the header was "
         "overwritten)");
@@ -481,9 +503,9 @@ std::uint64_t CheckedKindOfFreed(const void* p) noexcept {
   return tag.kind;
 }
 
-void CheckedPutOnList(Block* h, std::size_t cls) noexcept {
+void CheckedPutOnList(Block* h, std::size_t cls, const Block* next) noexcept {
   FillUser(h, UserBytes(cls), kFillCached);
-  StoreTag(h, MakeTag(cls, kStateCached));
+  StoreHeader(h, cls, kStateCached, 0, EncodeLink(next));
 }
 
 // LIFE-4, LIFE-6: the child's only thread keeps its cache, and takes its
@@ -539,8 +561,8 @@ ValidationResult CheckInvCacheBound(const ThreadCache& tc, std::size_t c) noexce
 }
 
 ValidationResult CheckInvTag(const Block* h, std::size_t c) noexcept {
-  const Tag tag = DecodeTag(LoadTag(h));
-  if (!tag.magic_ok || tag.kind != c || (kChecked && tag.state != kStateCached))
+  const Tag tag = ReadTag(h);
+  if (!tag.ok || tag.kind != c || (kChecked && tag.state != kStateCached))
     return {"INV-TAG", h, "a cached block is not tagged as cached in its class"};
   return kValid;
 }
@@ -565,6 +587,9 @@ ValidationResult CheckInvList(const ThreadCache& tc, std::size_t c) noexcept {
   for (std::uint32_t k = 0; k < count; ++k) {
     if (h == nullptr) return {"INV-LIST", tc.head[c], "a list is shorter than its count"};
     if ((reinterpret_cast<std::uintptr_t>(h) & (kAlignment - 1)) != 0)
+      return {"INV-LIST", h, "a list link is not 16-aligned"};
+    // (checked before the tag, whose check covers the link too: HDR-2)
+    if ((reinterpret_cast<std::uintptr_t>(DecodeLink(LoadWord(h))) & (kAlignment - 1)) != 0)
       return {"INV-LIST", h, "a list link is not 16-aligned"};
     if (ValidationResult r = CheckInvTag(h, c); !r) return r;
     if (ValidationResult r = CheckInvFill(h, c); !r) return r;

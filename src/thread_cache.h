@@ -84,16 +84,20 @@ CONCALLOC_NOINLINE void* AllocAlignedSlow(std::size_t size, std::size_t alignmen
 CONCALLOC_NOINLINE void FreeSlow(Block* h) noexcept;
 
 // Checked builds only (CHK-*), called from the fast paths:
-// a cached block of list cls: verifies tag, link and 0xDD fill (CHK-LIST,
-// CHK-WAF); reads only.
+// a cached block of list cls: verifies its header (tag, state, class, the
+// check over tag and link), its link's alignment and its 0xDD fill
+// (CHK-LIST, CHK-WAF); reads only.
 CONCALLOC_NOINLINE void CheckedVerifyCached(const Block* h, std::size_t cls) noexcept;
 // a block leaving list cls for the user: CheckedVerifyCached, then marks it
-// live and fills it with 0xCD (CHK-FILL).
-CONCALLOC_NOINLINE void CheckedTakeFromList(Block* h, std::size_t cls) noexcept;
+// live (its word: the requested size) and fills it with 0xCD (CHK-FILL);
+// returns its successor on the list.
+CONCALLOC_NOINLINE Block* CheckedTakeFromList(Block* h, std::size_t cls,
+                                              std::size_t requested) noexcept;
 // a pointer passed to Free: returns its kind after CHK-FOREIGN, CHK-DOUBLE.
 CONCALLOC_NOINLINE std::uint64_t CheckedKindOfFreed(const void* p) noexcept;
-// a block entering list cls: tag cached, 0xDD fill (CHK-FILL).
-CONCALLOC_NOINLINE void CheckedPutOnList(Block* h, std::size_t cls) noexcept;
+// a block entering list cls on top of `next`: 0xDD fill, then its header
+// (cached, linked to next) (CHK-FILL).
+CONCALLOC_NOINLINE void CheckedPutOnList(Block* h, std::size_t cls, const Block* next) noexcept;
 
 // Puts b (a live block of class cls) on top of list cls, which then has
 // `room` more places (the caller has checked that it had one); counts
@@ -101,9 +105,11 @@ CONCALLOC_NOINLINE void CheckedPutOnList(Block* h, std::size_t cls) noexcept;
 CONCALLOC_ALWAYS_INLINE void LinkOnTop(ThreadCache& tc, Block* b, std::size_t cls,
                                        std::uint32_t room) noexcept {
   san::BlockIn(UserOf(b), UserBytes(cls));  // SAN-FREE
-  if constexpr (kChecked) CheckedPutOnList(b, cls);
   tc.room[cls] = room;
-  StoreWord(b, EncodeLink(tc.head[cls]));
+  if constexpr (kChecked)
+    CheckedPutOnList(b, cls, tc.head[cls]);
+  else
+    StoreWord(b, EncodeLink(tc.head[cls]));
   tc.head[cls] = b;
   san::BlockCached(UserOf(b), UserBytes(cls));  // SAN-CACHED
 }
@@ -119,16 +125,19 @@ CONCALLOC_ALWAYS_INLINE void PushBlock(ThreadCache& tc, Block* b, std::size_t cl
 CONCALLOC_ALWAYS_INLINE void* PopBlock(ThreadCache& tc, Block* b, std::size_t cls,
                                        std::size_t requested) noexcept {
   san::BlockOpen(UserOf(b), UserBytes(cls));
-  if constexpr (kChecked) CheckedTakeFromList(b, cls);
-  tc.head[cls] = DecodeLink(LoadWord(b));
+  if constexpr (kChecked)
+    tc.head[cls] = CheckedTakeFromList(b, cls, requested);
+  else
+    tc.head[cls] = DecodeLink(LoadWord(b));
   tc.room[cls] += 1;
   if constexpr (kMutant == kMutantFastPathAtomic)
     __atomic_fetch_add(&tc.hits, 1, __ATOMIC_RELAXED);
   else
     tc.hits += 1;
   // HDR-1: a live class block's word is its requested size where someone
-  // reads it (SAN-USABLE, checked builds); release skips the store.
-  if constexpr (kChecked || san::kExactUsable) StoreWord(b, requested);
+  // reads it (SAN-USABLE; checked builds store it with the header above);
+  // release skips the store.
+  if constexpr (!kChecked && san::kExactUsable) StoreWord(b, requested);
   san::BlockOut(HeaderAt(b), UserOf(b), requested, UserBytes(cls));  // SAN-LIVE
   return UserOf(b);
 }
