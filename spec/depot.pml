@@ -11,6 +11,9 @@
  *   CACHE-FILL with a fill of two (lists of two):
  *     spin -DDEPTH=2 -DFILL=2 -DNT=2 -DOPS=2 -a depot.pml, then as for safety
  *   a mutant: add -DMUTANT_<NAME> to spin, e.g. spin -DMUTANT_LOST_BATCH -a depot.pml
+ *   LIFE-6 (a thread may die without its teardown; Trim and process exit
+ *   reap its cache): spin -DORPHANS -DNT=2 -DOPS=2 -a depot.pml, then as
+ *   for safety
  *
  * Bounds (exhaustive, no -DBITSTATE): NT threads, each doing up to OPS
  * operations then exiting; NC classes; NB blocks (NB / NC per class; when a
@@ -27,7 +30,10 @@
  *     HandOver              the program passing a live block to another thread
  *     Flush                 FlushCache / DrainBins(to_depot = false)
  *     Trim                  TrimAll / DepotTrim
- *     exit                  TearDownCallingThread / DrainBins(to_depot = true)
+ *     exit                  TearDownCallingThread / DrainBins(to_depot = true);
+ *                           with ORPHANS, or a death without it (LIFE-6: a
+ *                           cache made in the last round of key destructors)
+ *     reap                  ReapOrphans: in Trim, and at process exit (init)
  *   list[], top[]           ThreadCache::head[c], room[c] (top = count = limit - room)
  *   hand[], hcnt[]          the local Batch of SpillBatch / RefillFromDepot /
  *                           DrainBins / DepotTrim, between lock and list
@@ -86,6 +92,7 @@ byte owner[NB];                  /* 0: not live; t + 1: live in thread t */
 bool inbackend[NB];
 bool want[NT];                   /* thread t is inside Alloc (DEPOT-PROGRESS) */
 bool exiting[NT];                /* thread t takes no more hand-overs */
+bool orphan[NT];                 /* LIFE-6: t died without its teardown */
 byte running;
 
 #if NT == 3
@@ -328,8 +335,38 @@ inline Flush() {
   }
 }
 
+/* LIFE-6: the caches of dead threads (all but me) go to the backend. The
+ * C++ code drains them to the depot (DEPOT-EXIT), which Trim then empties;
+ * the model takes the shorter way to the same end. */
+inline reap() {
+  d_step {
+    for (i : 0 .. NT - 1) {
+#ifdef MUTANT_NO_REAP
+      skip                            /* the dead threads' caches are lost */
+#else
+      if
+      :: orphan[i] && i != me ->
+         for (k : 0 .. NC - 1) {
+           for (j : 0 .. DEPTH - 1) {
+             if :: j < top[i * NC + k] -> inbackend[list[LIST(i, k) + j]] = 1 :: else -> skip fi
+           }
+           top[i * NC + k] = 0
+         }
+         orphan[i] = 0
+      :: else -> skip
+      fi
+#endif
+    }
+    k = 0;
+    check_state()
+  }
+}
+
 inline Trim() {                       /* DEPOT-TRIM */
   Flush();
+#ifdef ORPHANS
+  reap();
+#endif
   for (c : 0 .. NC - 1) {
     LOCKED_BEGIN
       hcnt[me] = 0;
@@ -389,6 +426,12 @@ proctype Thread(byte me) {
 #ifdef MUTANT_EXIT_NO_DRAIN
   skip;                               /* the thread's lists are forgotten */
 #else
+#ifdef ORPHANS
+  if
+  :: orphan[me] = 1; goto dead        /* LIFE-6: no teardown */
+  :: skip
+  fi;
+#endif
   for (c : 0 .. NC - 1) {
     if
     :: top[me * NC + c] > 0 && BUDGET > 0 ->
@@ -401,12 +444,18 @@ proctype Thread(byte me) {
     fi
   };
 #endif
+#ifdef ORPHANS
+dead:
+#endif
   c = 0;
   running--
 }
 
 init {
   byte i, j, k, n;
+#ifdef ORPHANS
+  byte me;
+#endif
   d_step {
     for (i : 0 .. NB - 1) { inbackend[i] = 1 }
     running = NT
@@ -415,6 +464,11 @@ init {
     for (i : 0 .. NT - 1) { run Thread(i) }
   };
   running == 0;
+#ifdef ORPHANS
+  /* LIFE-6: process exit reaps every dead thread's cache */
+  me = NT;
+  reap();
+#endif
   /* INV-CONSERVE: at the end every block is in the backend or the depot,
    * and the depot's count is its batches' sum. */
   d_step {
