@@ -380,6 +380,24 @@ TEST(AllocAligned, EveryPowerOfTwoTo1MiB) {
   EXPECT_EQ(CountingBackend::Outstanding(), 0) << "ALIGN-1: freed with Free";
 }
 
+// USABLE-1, SAN-USABLE: every byte UsableSize promises is usable (ASan
+// and memcheck would report the write otherwise), and in their builds it is
+// exactly the size asked (seen failing under ASan: AllocAligned(100, 64)
+// gave 128, and the write past 100 was reported).
+TEST(AllocAligned, EveryUsableByteIsUsable) {
+  const bool exact = concalloc::GetBuildInfo().exact_usable_size;
+  for (std::size_t a = 32; a <= 4096; a *= 2) {
+    for (std::size_t n : {1, 100, 1000, 9000}) {
+      auto* p = static_cast<unsigned char*>(concalloc::AllocAligned(n, a));
+      const std::size_t usable = concalloc::UsableSize(p);
+      EXPECT_GE(usable, n) << "USABLE-1: AllocAligned(" << n << ", " << a << ")";
+      if (exact) EXPECT_EQ(usable, n) << "SAN-USABLE: AllocAligned(" << n << ", " << a << ")";
+      std::memset(p, 0x22, usable);
+      concalloc::Free(p);
+    }
+  }
+}
+
 TEST(AllocAligned, BadAlignmentIsReported) {
   errno = 0;
   EXPECT_EQ(concalloc_alloc_aligned(10, 3), nullptr) << "CAPI-2";

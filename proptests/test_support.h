@@ -38,12 +38,23 @@
 #ifndef CONCALLOC_TEST_TSAN
 #define CONCALLOC_TEST_TSAN 0
 #endif
+#if defined(__SANITIZE_ADDRESS__)
+#define CONCALLOC_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CONCALLOC_TEST_ASAN 1
+#endif
+#endif
+#ifndef CONCALLOC_TEST_ASAN
+#define CONCALLOC_TEST_ASAN 0
+#endif
 
 namespace concalloc::test {
 
 // Heavy load tests run lighter where every access is instrumented, or when
 // CONCALLOC_TEST_LIGHT is set (the valgrind preset).
 constexpr bool kSanitized = CONCALLOC_TEST_SANITIZED != 0;
+constexpr bool kAsan = CONCALLOC_TEST_ASAN != 0;
 inline bool LightLoad() { return kSanitized || std::getenv("CONCALLOC_TEST_LIGHT") != nullptr; }
 
 // Threads that allocate until stopped, for the fork tests (LIFE-4). In

@@ -17,8 +17,20 @@ namespace {
 
 volatile unsigned char g_sink;
 
-// Use after Free of a block that is now in the thread cache.
+// Blocks of 64 and 100 bytes made and freed here first, so that with the
+// caches on, the user's functions below reuse blocks this one made.
+USER_FN void WarmUpSomewhereElse() {
+  void* blocks[64];
+  for (std::size_t n : {64, 100}) {
+    for (void*& p : blocks) p = concalloc::Alloc(n);
+    for (void* p : blocks) concalloc::Free(p);
+  }
+}
+
+// Use after Free of a block that is now in the thread cache (with the
+// caches on; in tool mode, of a block the tool holds freed).
 USER_FN void UserUseAfterFree() {
+  WarmUpSomewhereElse();
   auto* p = static_cast<unsigned char*>(concalloc::Alloc(64));
   concalloc::Free(p);
   g_sink = p[10];
@@ -69,6 +81,19 @@ USER_FN void UserLeak() {
   std::memset(p, 1, 100);
 }
 USER_FN void UserLeakOnAThread() { std::thread(UserLeak).join(); }
+
+// A leak of a block that the caches would reuse: the report must name this
+// function, not the one that first made the block.
+USER_FN void UserLeaksAReusedBlock() {
+  void* p = concalloc::Alloc(100);
+  std::memset(p, 1, 100);
+}
+USER_FN void UserLeakAfterWarmUp() {
+  std::thread([] {
+    WarmUpSomewhereElse();
+    UserLeaksAReusedBlock();
+  }).join();
+}
 
 // A block handed between threads without synchronisation, both writing.
 std::atomic<unsigned char*> g_handoff{nullptr};
@@ -122,6 +147,7 @@ int main(int argc, char** argv) {
       {"header_write", UserWriteIntoHeader}, {"double_free", UserDoubleFree},
       {"free_foreign", UserFreeForeign},     {"read_uninitialised", UserReadUninitialised},
       {"leak", UserLeakOnAThread},           {"data_race", UserDataRace},
+      {"leak_after_warm_up", UserLeakAfterWarmUp},
       {"none", UserCorrectUse},
   };
   for (const Bug& bug : bugs) {

@@ -43,7 +43,8 @@ GlobalStats GetGlobalStats() noexcept { return detail::DepotStats(); }
 ValidationResult Validate() noexcept { return detail::ValidateCache(); }
 
 BuildInfo GetBuildInfo() noexcept {
-  return {detail::kChecked, detail::MutantName(), detail::san::kExactUsable};
+  return {detail::kChecked, detail::MutantName(),
+          detail::san::kExactUsable || detail::san::ToolMode()};
 }
 
 }  // namespace concalloc

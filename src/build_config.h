@@ -78,6 +78,9 @@ enum Mutant : int {
                              // state bits (HDR-2)
   kMutantTrimUnverified = 18,  // blocks leaving through the depot to the
                                // backend are not verified (CHK-WAF)
+  kMutantNoToolMode = 19,  // no tool mode under the tools (SAN-DIRECT)
+  kMutantHiddenLinks = 20,  // cached blocks' links stay poisoned: LSan
+                            // cannot follow a list (SAN-LEAK)
 };
 constexpr Mutant kMutant = static_cast<Mutant>(CONCALLOC_MUTANT);
 constexpr const char* MutantName() {
@@ -100,6 +103,8 @@ constexpr const char* MutantName() {
     case kMutantNoReap: return "no_reap";
     case kMutantTagUnchecked: return "tag_unchecked";
     case kMutantTrimUnverified: return "trim_unverified";
+    case kMutantNoToolMode: return "no_tool_mode";
+    case kMutantHiddenLinks: return "hidden_links";
     default: return "";
   }
 }

@@ -1,5 +1,19 @@
 #include "sanitizer_hooks.h"
 
+#include "config.h"
+
+// SAN-DIRECT: Valgrind is detected at run time in every build, when its
+// header is there to build with (the valgrind package; CMake checks).
+#if CONCALLOC_HAVE_VALGRIND_H && !CONCALLOC_VALGRIND
+#include <valgrind/memcheck.h>
+#include <valgrind/valgrind.h>
+#endif
+#if CONCALLOC_HAVE_VALGRIND_H || CONCALLOC_VALGRIND
+#define CONCALLOC_DETECT_VALGRIND 1
+#else
+#define CONCALLOC_DETECT_VALGRIND 0
+#endif
+
 namespace concalloc::detail::san {
 
 // Not instrumented by ASan and never inlined into code that is: the
@@ -12,6 +26,45 @@ __attribute__((no_sanitize_address, noinline)) std::uint64_t UncheckedLoad(
 __attribute__((no_sanitize_address, noinline)) void UncheckedStore(std::uint64_t* p,
                                                                   std::uint64_t v) noexcept {
   *p = v;
+}
+
+std::atomic<int> g_tool_mode{-1};
+
+namespace {
+bool RunningOnValgrind() noexcept {
+#if CONCALLOC_DETECT_VALGRIND
+  return RUNNING_ON_VALGRIND != 0;
+#else
+  return false;
+#endif
+}
+}  // namespace
+
+bool DecideToolMode() noexcept {
+  // Every thread that races here decides the same.
+  const bool tool = (kAsan || RunningOnValgrind()) && kMutant != kMutantNoToolMode &&
+                    ParseSetting(platform::GetEnv("CONCALLOC_TOOL_CACHES"), 0, 1) == 0;
+  g_tool_mode.store(tool ? 1 : 0, std::memory_order_relaxed);
+  return tool;
+}
+
+void ToolBlockOut(void* raw, void* user, std::size_t requested, std::size_t span) noexcept {
+  BlockOut(raw, user, requested, span);  // ASan's poisoning (SAN-LIVE, SAN-GRANULE)
+#if CONCALLOC_DETECT_VALGRIND && !CONCALLOC_VALGRIND
+  // A block of its own for memcheck, inside the backend's (memcheck then
+  // leaves the outer one out of its leak check): leaks and frees are
+  // reported at the user's pointer. The header stays addressable: this
+  // build's Free reads it with a plain load.
+  VALGRIND_MALLOCLIKE_BLOCK(user, requested, 0, 0);
+  VALGRIND_MAKE_MEM_NOACCESS(static_cast<char*>(user) + requested, span - requested);
+#endif
+}
+
+void ToolBlockIn(void* user) noexcept {
+#if CONCALLOC_DETECT_VALGRIND
+  VALGRIND_FREELIKE_BLOCK(user, 0);
+#endif
+  (void)user;
 }
 
 }  // namespace concalloc::detail::san

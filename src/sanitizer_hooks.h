@@ -6,6 +6,7 @@
 #ifndef CONCALLOC_SRC_SANITIZER_HOOKS_H
 #define CONCALLOC_SRC_SANITIZER_HOOKS_H
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -121,10 +122,16 @@ CONCALLOC_ALWAYS_INLINE void BlockIn(void* user, std::size_t usable) noexcept {
   (void)user, (void)usable;
 }
 
-// SAN-CACHED: a block in a list or the depot: no byte of it is accessible.
+// SAN-CACHED: a block in a list or the depot: no byte of it is accessible
+// to the user, except (ASan) its link word, the 8 bytes below it, which
+// LeakSanitizer must read to find the rest of the list (it does not scan
+// poisoned memory), so that cached blocks are never reported as leaks.
 CONCALLOC_ALWAYS_INLINE void BlockCached(void* user, std::size_t usable) noexcept {
 #if CONCALLOC_ASAN
   if constexpr (kMutant != kMutantNoPoison) ASAN_POISON_MEMORY_REGION(user, usable);
+  if constexpr (kMutant != kMutantHiddenLinks)
+    ASAN_UNPOISON_MEMORY_REGION(static_cast<char*>(user) - sizeof(std::uint64_t),
+                                sizeof(std::uint64_t));
 #endif
 #if CONCALLOC_VALGRIND
   VALGRIND_MAKE_MEM_NOACCESS(user, usable);
@@ -168,6 +175,31 @@ CONCALLOC_ALWAYS_INLINE void LiveBlockToBackend(void* user) noexcept {
 #endif
   (void)user;
 }
+
+// SAN-DIRECT: tool mode. Under AddressSanitizer (a library built with it)
+// and under Valgrind (detected at run time, in any build), every Alloc and
+// Free goes straight to the backend, one backend block per block and
+// nothing cached, so that the tool's own allocator sees each one and
+// reports exactly as it does for malloc: the allocating and freeing stacks,
+// overflows past the requested size, double frees, leaks from the user's
+// function. CONCALLOC_TOOL_CACHES=1 keeps the caches (to validate
+// concalloc's own caches under the tool: SAN-CACHED and the rest). Decided
+// once, at the first slow path of the process (never on a fast path: the
+// fast paths find no cache and fall through to the slow paths in tool
+// mode, as before a thread's cache exists).
+bool DecideToolMode() noexcept;
+extern std::atomic<int> g_tool_mode;  // -1 undecided, 0 caches, 1 tool mode
+inline bool ToolMode() noexcept {
+  const int m = g_tool_mode.load(std::memory_order_relaxed);
+  return m >= 0 ? m != 0 : DecideToolMode();
+}
+// A tool-mode block is handed out or taken back: `raw` the backend's block,
+// `user` the caller's pointer, `requested` the bytes asked, `span` the bytes
+// from user to the end of the backend's block. Poisons (ASan) or tells
+// memcheck (in every build, when running under Valgrind) that only the
+// requested bytes are the user's.
+void ToolBlockOut(void* raw, void* user, std::size_t requested, std::size_t span) noexcept;
+void ToolBlockIn(void* user) noexcept;
 
 // SAN-DIAG: a CHK-* diagnostic under a tool also shows the caller's stack,
 // from the tool itself (no malloc).

@@ -151,6 +151,7 @@ constexpr std::size_t kReapPerNewCache = 2;
 ThreadCache* LiveCache() noexcept {
   if (CONCALLOC_LIKELY(tl_state == CacheState::kLive)) return tl_cache;
   if (tl_state != CacheState::kUnborn) return nullptr;
+  if (san::ToolMode()) return nullptr;  // SAN-DIRECT: no cache at all
   tl_state = CacheState::kCreating;  // anything allocating below goes static
   ThreadCache* tc = NewCacheMemory();
   if (tc == nullptr) {
@@ -329,10 +330,50 @@ bool FillFromBackend(ThreadCache& tc, std::size_t cls, std::uint32_t n) noexcept
   return true;
 }
 
+// SAN-DIRECT: in tool mode every block is an aligned block (HDR-1) of
+// exactly the requested bytes (word: the requested size), whose header lies
+// kToolOffset bytes (or the alignment) into its backend block: never in the
+// first 16 bytes, which the tools' allocators may overwrite once the block
+// is freed (ASan keeps its free stack there), so a double free still finds
+// the header and the tool reports it.
+constexpr std::size_t kToolOffset = 32;
+static_assert(kToolOffset > kAlignment && kToolOffset >= 2 * kHeaderSize, "SAN-DIRECT");
+
+template <bool kThrows>
+CONCALLOC_NOINLINE void* ToolAlloc(std::size_t size, std::size_t alignment) noexcept(!kThrows) {
+  const std::size_t offset = alignment > kToolOffset ? alignment : kToolOffset;
+  const std::size_t max = static_cast<std::size_t>(PTRDIFF_MAX);
+  if (offset > max / 4 || size > max - 2 * offset) return Fail(kThrows);  // ALLOC-3
+  const Backend& backend = CurrentBackend();
+  std::size_t span = size;
+  char* raw;
+  if (alignment > kAlignment) {
+    span = (size + offset - 1) & ~(offset - 1);  // the backend's contract
+    raw = static_cast<char*>(backend.alloc_aligned(offset, offset + span));
+  } else {
+    raw = static_cast<char*>(backend.alloc(offset + size));
+  }
+  if (CONCALLOC_UNLIKELY(raw == nullptr)) return Fail(kThrows);  // ALLOC-4
+  Block* h = BlockOf(raw + offset);
+  StoreHeader(h, kKindAligned, kStateLive, static_cast<std::uint64_t>(__builtin_ctzll(offset)), size);
+  san::ToolBlockOut(raw, UserOf(h), size, span);
+  return UserOf(h);
+}
+
+void ToolFree(Block* h) noexcept {
+  const Tag tag = ReadTag(h);  // not trusted: the tool checks the pointer
+  const std::size_t offset = tag.kind == kKindAligned && tag.aux >= 5 && tag.aux < 63
+                                 ? std::size_t{1} << tag.aux
+                                 : kToolOffset;
+  san::ToolBlockIn(UserOf(h));
+  CurrentBackend().free(static_cast<char*>(UserOf(h)) - offset);
+}
+
 }  // namespace
 
 template <bool kThrows>
 void* AllocSmallSlow(std::size_t size) noexcept(!kThrows) {
+  if (san::ToolMode()) return ToolAlloc<kThrows>(size, kAlignment);  // SAN-DIRECT
   // CACHE-2: the list is empty (a cache created just now is empty too).
   const std::size_t cls = ClassOfSize(size);
   ThreadCache* tc = LiveCache();
@@ -363,6 +404,7 @@ void* AllocSmallSlow(std::size_t size) noexcept(!kThrows) {
 
 template <bool kThrows>
 void* AllocLarge(std::size_t size) noexcept(!kThrows) {
+  if (san::ToolMode()) return ToolAlloc<kThrows>(size, kAlignment);  // SAN-DIRECT
   constexpr bool fail_throws = kThrows;
   // ALLOC-3: sizes whose header would overflow, or above PTRDIFF_MAX.
   if (size > static_cast<std::size_t>(PTRDIFF_MAX) - kHeaderSize) return Fail(fail_throws);
@@ -379,6 +421,7 @@ void* AllocLarge(std::size_t size) noexcept(!kThrows) {
 
 template <bool kThrows>
 void* AllocAlignedSlow(std::size_t size, std::size_t alignment) noexcept(!kThrows) {
+  if (san::ToolMode()) return ToolAlloc<kThrows>(size, alignment);  // SAN-DIRECT
   constexpr bool fail_throws = kThrows;
   CONCALLOC_ASSERT(alignment > kAlignment && (alignment & (alignment - 1)) == 0, "ALIGN-1",
                    nullptr, "alignment not a power of two above 16");
@@ -392,14 +435,16 @@ void* AllocAlignedSlow(std::size_t size, std::size_t alignment) noexcept(!kThrow
   if (CONCALLOC_UNLIKELY(raw == nullptr)) return Fail(fail_throws);  // ALLOC-4
   if (ThreadCache* tc = LiveCache()) tc->backend_allocs += 1;
   Block* h = BlockOf(raw + offset);
+  // USABLE-1: the whole rounded size is usable; SAN-USABLE: the requested one.
   StoreHeader(h, kKindAligned, kStateLive, static_cast<std::uint64_t>(__builtin_ctzll(offset)),
-              total - offset);
+              san::kExactUsable ? size : total - offset);
   if constexpr (kChecked) FillUser(h, total - offset, kFillLive);
   san::BlockOut(HeaderAt(h), UserOf(h), size, total - offset);  // SAN-LIVE
   return UserOf(h);
 }
 
 void FreeSlow(Block* h) noexcept {
+  if (san::ToolMode()) return ToolFree(h);  // SAN-DIRECT
   const Tag tag = ReadTag(h);
   ThreadCache* tc = LiveCache();  // a thread's first Free creates its cache
   const Backend& backend = CurrentBackend();
@@ -487,6 +532,7 @@ Block* CheckedTakeFromList(Block* h, std::size_t cls, std::size_t requested) noe
 }
 
 std::uint64_t CheckedKindOfFreed(const void* p) noexcept {
+  if (san::ToolMode()) return kKindAligned;  // SAN-DIRECT: the tool checks Free
   if ((reinterpret_cast<std::uintptr_t>(p) & (kAlignment - 1)) != 0)
     Die("CHK-FOREIGN", p, "free of a pointer that Alloc never returned (misaligned)");
   const Tag tag = ReadTag(BlockOf(p));
