@@ -52,7 +52,8 @@ TEST(Depot, FullListSpillsHalfOfItAsOneBatch) {
   EXPECT_EQ(t.cached_blocks, 3u) << "DEPOT-SPILL: 4 - 2 + 1";
   EXPECT_EQ(g.depot_batches, 1u) << "DEPOT-SPILL: one batch";
   EXPECT_EQ(g.depot_blocks, 2u) << "DEPOT-SPILL";
-  EXPECT_EQ(g.depot_bytes, 2u * 128u) << "DEPOT-SPILL: class of 100 bytes is 128";
+  EXPECT_EQ(g.depot_bytes, 2u * 128u + g.batch_record_bytes)
+      << "DEPOT-SPILL: class of 100 bytes is 128, and the batch's record (DEPOT-BUDGET)";
   EXPECT_EQ(CountingBackend::Outstanding(), 5) << "DEPOT-SPILL: nothing went to the backend";
   EXPECT_TRUE(concalloc::Validate()) << "INV-DEPOT";
 }
@@ -92,38 +93,155 @@ TEST(Depot, ABatchLongerThanTheListIsCut) {
   concalloc::Free(p);
 }
 
+// The bytes a batch of n blocks of 128 bytes costs the budget.
+std::size_t BatchOf128(std::size_t n) {
+  return n * 128 + concalloc::GetGlobalStats().batch_record_bytes;
+}
+
 TEST(Depot, BudgetBoundsTheDepotAndRefusedBatchesGoToTheBackend) {
   ScopedCountingBackend backend;
-  ScopedDepotBudget depot(2 * 128);  // room for one batch of two 128-byte blocks
+  ScopedDepotBudget depot(BatchOf128(2) + 100);  // room for one batch of two
   ScopedDepth depth(4);
-  const std::uint64_t refused0 = concalloc::GetGlobalStats().batches_refused;
+  const concalloc::GlobalStats g0 = concalloc::GetGlobalStats();
   const std::uint64_t flushed0 = concalloc::GetThreadStats().flushed_blocks;
   std::vector<void*> v = AllocN(12, 100);
   FreeAll(v);  // spills at the 5th, 7th, 9th and 11th Free
   const concalloc::GlobalStats g = concalloc::GetGlobalStats();
   EXPECT_LE(g.depot_bytes, g.depot_budget) << "INV-DEPOT-BOUND";
   EXPECT_EQ(g.depot_batches, 1u) << "DEPOT-BUDGET";
-  EXPECT_EQ(g.batches_refused - refused0, 3u) << "DEPOT-BUDGET";
-  EXPECT_EQ(concalloc::GetThreadStats().flushed_blocks - flushed0, 6u)
-      << "DEPOT-BUDGET: to the backend";
+  EXPECT_EQ(g.batches_evicted - g0.batches_evicted, 3u)
+      << "DEPOT-EVICT: each new batch made room by giving the older one back";
+  EXPECT_EQ(g.batches_refused - g0.batches_refused, 0u) << "DEPOT-EVICT: none refused";
+  EXPECT_EQ(concalloc::GetThreadStats().flushed_blocks - flushed0, 0u)
+      << "DEPOT-EVICT: the evicted batches left from the depot, not the list";
   EXPECT_EQ(CountingBackend::Outstanding(), 6) << "DEPOT-BUDGET: 4 cached + 2 in the depot";
 }
 
-TEST(Depot, SlotsBoundTheBatchesOfAClass) {
-  constexpr std::size_t kSlots = 1024;  // DEPOT-SLOTS
+// DEPOT-EVICT: what the depot gives back to make room is its oldest batch;
+// the newest stays, and is what the next refill takes.
+TEST(Depot, AFullDepotGivesBackItsOldestBatch) {
+  ScopedCountingBackend backend;
+  ScopedDepotBudget depot(2 * BatchOf128(2) + 100);  // room for two batches of two
+  ScopedDepth depth(4);
+  std::vector<void*> v = AllocN(12, 100);
+  concalloc::FlushThreadCache();
+  FreeAll(v);  // spills v3 v2, then v5 v4, then v7 v6 (v3 v2 evicted), then v9 v8
+  const concalloc::GlobalStats g = concalloc::GetGlobalStats();
+  ASSERT_EQ(g.depot_batches, 2u) << "DEPOT-BUDGET";
+  concalloc::FlushThreadCache();  // the list empty: the next Alloc refills
+  EXPECT_EQ(concalloc::Alloc(100), v[9]) << "DEPOT-TAKE: the newest batch (v9 v8)";
+  EXPECT_EQ(concalloc::Alloc(100), v[8]) << "DEPOT-TAKE";
+  EXPECT_EQ(concalloc::Alloc(100), v[7])
+      << "DEPOT-EVICT: the second newest (v7 v6) was kept; the oldest went back";
+  EXPECT_EQ(concalloc::Alloc(100), v[6]) << "DEPOT-EVICT";
+  concalloc::Free(v[9]);
+  concalloc::Free(v[8]);
+  concalloc::Free(v[7]);
+  concalloc::Free(v[6]);
+}
+
+// DEPOT-BUDGET: the budget, and nothing else, bounds what the depot holds:
+// 3000 batches of one block fit a budget that has room for them.
+TEST(Depot, OnlyTheBudgetBoundsTheDepot) {
   ScopedCountingBackend backend;
   ScopedDepotBudget depot(kBig);
   ScopedDepth depth(2);  // every spill is a batch of one block
   const std::uint64_t refused0 = concalloc::GetGlobalStats().batches_refused;
-  FreeAll(AllocN(2 + kSlots + 10, 100));  // 2 fill the list, then one spill per Free
+  constexpr std::size_t kBatches = 3000;
+  FreeAll(AllocN(2 + kBatches, 100));  // 2 fill the list, then one spill per Free
   const concalloc::GlobalStats g = concalloc::GetGlobalStats();
-  EXPECT_EQ(g.depot_batches, kSlots) << "DEPOT-SLOTS";
-  EXPECT_EQ(g.batches_refused - refused0, 10u) << "DEPOT-SLOTS: refused like over the budget";
-  EXPECT_EQ(CountingBackend::Outstanding(), static_cast<long>(2 + kSlots))
-      << "DEPOT-SLOTS: the refused blocks went to the backend";
+  EXPECT_EQ(g.depot_batches, kBatches) << "DEPOT-BUDGET: no slot count refuses a batch";
+  EXPECT_EQ(g.batches_refused - refused0, 0u) << "DEPOT-BUDGET";
   EXPECT_TRUE(concalloc::Validate()) << "INV-DEPOT";
   concalloc::Trim();
-  EXPECT_EQ(CountingBackend::Outstanding(), 0) << "DEPOT-TRIM: every batch, in chunks";
+  EXPECT_EQ(CountingBackend::Outstanding(), 0) << "DEPOT-TRIM: every batch";
+}
+
+// DEPOT-QUIET: when the last of several workers exits (the process is down
+// to the test's own thread), the depot gives back what they left in it,
+// oldest first, down to 256 KiB.
+TEST(Depot, TheLastWorkersExitTrimsTheDepot) {
+  ScopedCountingBackend backend;
+  ScopedDepotBudget depot(kBig);
+  ScopedDepth depth(32);
+  concalloc::Free(concalloc::Alloc(1));  // this thread has a cache
+  constexpr std::size_t kQuietKeep = 256 * 1024;
+  std::atomic<int> allocated{0}, freed{0};
+  std::atomic<bool> go{false};
+  std::vector<std::thread> workers;
+  for (int t = 0; t < 4; ++t)
+    workers.emplace_back([&] {
+      const std::vector<void*> mine = AllocN(3000, 100);
+      allocated.fetch_add(1);
+      while (allocated.load() != 4) std::this_thread::yield();
+      FreeAll(mine);  // spills: ~370 KiB into the depot each
+      freed.fetch_add(1);
+      while (!go.load()) std::this_thread::yield();
+    });
+  while (freed.load() != 4) std::this_thread::yield();
+  const concalloc::GlobalStats g0 = concalloc::GetGlobalStats();
+  go = true;
+  for (std::thread& t : workers) t.join();
+  EXPECT_GT(g0.depot_bytes, 4 * kQuietKeep)
+      << "DEPOT-QUIET: the workers' spills are in the depot while they live";
+  const std::uint64_t trimmed0 = g0.blocks_trimmed;
+  const concalloc::GlobalStats g = concalloc::GetGlobalStats();
+  EXPECT_LE(g.depot_bytes, kQuietKeep) << "DEPOT-QUIET: down to 256 KiB at the last exit";
+  EXPECT_GT(g.blocks_trimmed, trimmed0) << "DEPOT-QUIET: given back, and counted";
+  EXPECT_TRUE(concalloc::Validate()) << "INV-DEPOT";
+}
+
+// DEPOT-COUNTS: moving blocks between threads costs few writes to shared
+// lines: at most one shard lock per 8 blocks moved (batches of 16 at the
+// default depth), at most one atomic RMW of the budget per 4, nothing
+// refused while under the budget. A producer/consumer of one class, and a
+// hand-off of 40 classes.
+TEST(Depot, MovingBlocksCostsFewSharedWrites) {
+  ScopedDepotBudget depot(kBig);
+  ScopedDepth depth(32);
+  for (const bool many_classes : {false, true}) {
+    const concalloc::GlobalStats g0 = concalloc::GetGlobalStats();
+    constexpr int kBlocks = 40000;
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<void*> queue;
+    bool done = false;
+    std::thread consumer([&] {
+      for (;;) {
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait(lock, [&] { return !queue.empty() || done; });
+        if (queue.empty()) return;
+        void* p = queue.front();
+        queue.pop_front();
+        cv.notify_all();
+        lock.unlock();
+        concalloc::Free(p);
+      }
+    });
+    std::thread producer([&] {
+      for (int i = 0; i < kBlocks; ++i) {
+        void* p = concalloc::Alloc(many_classes ? static_cast<std::size_t>(16 * (i % 40) + 8) : 64);
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait(lock, [&] { return queue.size() < 256; });
+        queue.push_back(p);
+        cv.notify_all();
+      }
+      std::lock_guard<std::mutex> lock(mu);
+      done = true;
+      cv.notify_all();
+    });
+    producer.join();
+    consumer.join();
+    const concalloc::GlobalStats g = concalloc::GetGlobalStats();
+    const std::uint64_t moved = g.blocks_moved - g0.blocks_moved;
+    const std::uint64_t locks = g.lock_acquisitions - g0.lock_acquisitions;
+    const std::uint64_t rmws = g.budget_rmws - g0.budget_rmws;
+    const std::string what = many_classes ? " (40 classes)" : " (one class)";
+    ASSERT_GT(moved, static_cast<std::uint64_t>(kBlocks)) << "DEPOT-COUNTS: blocks went through" << what;
+    EXPECT_LE(locks * 8, moved) << "DEPOT-COUNTS: shard locks per block moved" << what;
+    EXPECT_LE(rmws * 4, moved) << "DEPOT-COUNTS: budget RMWs per block moved" << what;
+    EXPECT_EQ(g.batches_refused, g0.batches_refused) << "DEPOT-COUNTS: none refused" << what;
+  }
 }
 
 TEST(Depot, BudgetZeroIsTheOriginalBehaviour) {

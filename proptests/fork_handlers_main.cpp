@@ -30,11 +30,14 @@ std::atomic<int> g_ran{0};
 void* Get(std::size_t n) { return g_api ? concalloc::Alloc(n) : std::malloc(n); }
 void Put(void* p) { g_api ? concalloc::Free(p) : std::free(p); }
 
-// Blocks of 40 classes, each class touched anew: misses, refills and spills.
+// Blocks of 40 classes, each class touched anew (misses, refills), and 200
+// blocks of one class (its list spills to the depot).
 void Churn() {
   void* blocks[200];
   for (int round = 0; round < 3; ++round) {
     for (int i = 0; i < 200; ++i) blocks[i] = Get(static_cast<std::size_t>(16 * (i % 40) + 1));
+    for (int i = 0; i < 200; ++i) Put(blocks[i]);
+    for (int i = 0; i < 200; ++i) blocks[i] = Get(48);
     for (int i = 0; i < 200; ++i) Put(blocks[i]);
   }
 }

@@ -18,10 +18,16 @@
  * Bounds (exhaustive, no -DBITSTATE): NT threads, each doing up to OPS
  * operations then exiting; NC classes; NB blocks (NB / NC per class; when a
  * class has none left in the backend, Alloc fails as on ALLOC-4); DEPTH per
- * list; SLOTS batches per class
- * in the depot; BUDGET blocks in the depot (the byte budget, with every
- * class one unit big). Every thread has the same depth, so the C++ path that
+ * list; NSH shards per class (DEPOT-SHARD; 1 unless -DNSH=2), each a queue
+ * of batches with its own lock; BUDGET blocks in the depot (the byte budget,
+ * with every class one unit big and batch records free), which is also the
+ * most batches a queue can hold (SLOTS: the model's arrays, not a bound of
+ * the C++ depot). Every thread has the same depth, so the C++ path that
  * cuts a batch longer than the list (RefillFromDepot) is not modelled.
+ *   DEPOT-EVICT (a full depot gives back its oldest batches) and
+ *   DEPOT-QUIET (the last worker's exit trims the depot to QUIET_KEEP
+ *   blocks) are checked in every run: the batch given back must be the
+ *   oldest of its queue (by put order, dseq).
  *
  * Model -> C++ (src/):
  *   proctype Thread(me)     a thread calling concalloc; its operations:
@@ -37,9 +43,11 @@
  *   list[], top[]           ThreadCache::head[c], room[c] (top = count = limit - room)
  *   hand[], hcnt[]          the local Batch of SpillBatch / RefillFromDepot /
  *                           DrainBins / DepotTrim, between lock and list
- *   dblk[], dcnt[], nbatch[] Depot::slots, Depot::nbatches
- *   dblocks                 Depot::bytes (in units of one block)
- *   lock                    Depot::lock (pthread mutex)
+ *   queue q = c*NSH + s     g_shards[c][s]; a thread's own shard is me % NSH
+ *   dblk[], dcnt[], nbatch[] the shard's batch records (oldest at slot 0)
+ *   dseq[], putseq          the order batches were put in (ghost state)
+ *   dblocks                 g_depot_bytes (in units of one block)
+ *   lock[q]                 Shard::lock
  *   owner[]                 live blocks, held by the program
  *   inbackend[]             blocks in the backend (CurrentBackend())
  */
@@ -65,9 +73,20 @@
 #ifndef FILL
 #define FILL BATCH
 #endif
-#define SLOTS 2
 #ifndef BUDGET
 #define BUDGET 2
+#endif
+#if BUDGET > 0
+#define SLOTS BUDGET             /* batches hold a block or more */
+#else
+#define SLOTS 1
+#endif
+#ifndef NSH
+#define NSH 1
+#endif
+#define NQ (NC * NSH)
+#ifndef QUIET_KEEP
+#define QUIET_KEEP 0
 #endif
 #ifndef OPS
 #define OPS 2
@@ -79,12 +98,15 @@
  * (one spare slot per list, used only by MUTANT_OVER_BOUND). */
 byte list[NT * NC * (DEPTH + 1)];
 byte top[NT * NC];
-/* Depot: batch s of class c is dblk[(c*SLOTS + s)*DEPTH + 0 .. dcnt-1]. */
-byte dblk[NC * SLOTS * DEPTH];
-byte dcnt[NC * SLOTS];
-byte nbatch[NC];
+/* Depot: batch s of queue q is dblk[(q*SLOTS + s)*DEPTH + 0 .. dcnt-1],
+ * slot 0 the oldest. */
+byte dblk[NQ * SLOTS * DEPTH];
+byte dcnt[NQ * SLOTS];
+byte dseq[NQ * SLOTS];
+byte nbatch[NQ];
+byte putseq;
 byte dblocks;
-byte lock;                       /* 0: free; t + 1: held by thread t */
+byte lock[NQ];                   /* 0: free; t + 1: held by thread t */
 /* A thread's hand: blocks it moves outside any list or the depot. */
 byte hand[NT * HCAP];
 byte hcnt[NT];
@@ -105,8 +127,10 @@ ltl progress { [] ((want[0] -> <> !want[0]) && (want[1] -> <> !want[1])) }
 #define LIST(t, c) (((t) * NC + (c)) * (DEPTH + 1))
 
 /* Always 0: a failed assert(x || INV_X) prints the clause it checks. */
-bit INV_OWNERSHIP, INV_CONSERVE, INV_CACHE_BOUND, INV_DEPOT_BOUND, DEPOT_SLOTS;
-#define SLOT(c, s) (((c) * SLOTS + (s)) * DEPTH)
+bit INV_OWNERSHIP, INV_CONSERVE, INV_CACHE_BOUND, INV_DEPOT_BOUND, DEPOT_EVICT, DEPOT_QUIET,
+    MODEL_CAPACITY;
+#define SLOT(q, s) (((q) * SLOTS + (s)) * DEPTH)
+#define MYQ(c) ((c) * NSH + me % NSH)
 
 /* INV-OWNERSHIP, INV-CACHE-BOUND, INV-DEPOT-BOUND: checked at the end of
  * every step that moves a block. Uses the caller's locals k, i, j, n. */
@@ -118,7 +142,7 @@ inline check_state() {
      for (i : 0 .. NT * NC - 1) {
        for (j : 0 .. DEPTH) { n = n + (j < top[i] && list[i * (DEPTH + 1) + j] == k) }
      }
-     for (i : 0 .. NC * SLOTS - 1) {
+     for (i : 0 .. NQ * SLOTS - 1) {
        for (j : 0 .. DEPTH - 1) {
          n = n + (i % SLOTS < nbatch[i / SLOTS] && j < dcnt[i] && dblk[i * DEPTH + j] == k)
        }
@@ -132,19 +156,20 @@ inline check_state() {
   od;
   for (i : 0 .. NT * NC - 1) { assert(top[i] <= DEPTH || INV_CACHE_BOUND) }
   assert(dblocks <= BUDGET || INV_DEPOT_BOUND);
-  for (i : 0 .. NC - 1) { assert(nbatch[i] <= SLOTS || DEPOT_SLOTS) };
+  for (i : 0 .. NQ - 1) { assert(nbatch[i] <= SLOTS || MODEL_CAPACITY) };
   k = 0; i = 0; j = 0; n = 0
 }
 
-/* The depot lock. A critical section under a correct lock is one atomic
- * step (the lock is taken for O(1) work); `lock` stays explicit so that a
- * section that forgets to release it deadlocks the model. */
-#define LOCKED_BEGIN atomic { lock == 0 -> lock = me + 1; d_step {
+/* A queue's lock (DEPOT-LOCK: one per shard of a class). A critical
+ * section under a correct lock is one atomic step (the lock is taken for
+ * O(1) work); `lock` stays explicit so that a section that forgets to
+ * release it deadlocks the model. */
+#define LOCKED_BEGIN(q0) atomic { lock[q0] == 0 -> lock[q0] = me + 1; d_step {
 #define LOCKED_END } }
 #ifdef MUTANT_NO_UNLOCK
-#define UNLOCK_ON_REFUSAL skip
+#define UNLOCK_ON_REFUSAL(q0) skip
 #else
-#define UNLOCK_ON_REFUSAL lock = 0
+#define UNLOCK_ON_REFUSAL(q0) lock[q0] = 0
 #endif
 
 /* The top n0 blocks of list (me, c) -> the hand. */
@@ -171,42 +196,85 @@ inline hand_to_backend() {
   hcnt[me] = 0
 }
 
-/* DEPOT-PUT of the hand (one batch of class c), the caller holding the lock;
- * a refused batch goes to the backend (DEPOT-BUDGET, DEPOT-SLOTS). */
-inline hand_to_depot() {
+/* DEPOT-EVICT: the oldest batch of queue q0 (slot 0) goes to the backend
+ * (in C++ after the lock is released; here within the step: its blocks are
+ * the thread's alone meanwhile). Asserts that it is the queue's oldest. */
+inline evict_oldest(q0) {
+#ifdef MUTANT_EVICT_NEWEST
+  s2 = nbatch[q0] - 1;                /* gives back the newest instead */
+#else
+  s2 = 0;
+#endif
+  for (i : 0 .. SLOTS - 1) { assert(i >= nbatch[q0] || dseq[q0 * SLOTS + s2] <= dseq[q0 * SLOTS + i] || DEPOT_EVICT) }
+  for (i : 0 .. DEPTH - 1) {
+    if :: i < dcnt[q0 * SLOTS + s2] -> inbackend[dblk[SLOT(q0, s2) + i]] = 1 :: else -> skip fi
+  }
+  dblocks = dblocks - dcnt[q0 * SLOTS + s2];
+  for (i : 0 .. SLOTS - 2) {           /* the later slots move down */
+    if
+    :: i >= s2 && i + 1 < nbatch[q0] ->
+       for (j : 0 .. DEPTH - 1) { dblk[SLOT(q0, i) + j] = dblk[SLOT(q0, i + 1) + j] }
+       dcnt[q0 * SLOTS + i] = dcnt[q0 * SLOTS + i + 1];
+       dseq[q0 * SLOTS + i] = dseq[q0 * SLOTS + i + 1]
+    :: else -> skip
+    fi
+  }
+  nbatch[q0]--;
+  dcnt[q0 * SLOTS + nbatch[q0]] = 0;
+  dseq[q0 * SLOTS + nbatch[q0]] = 0;
+  for (j : 0 .. DEPTH - 1) { dblk[SLOT(q0, nbatch[q0]) + j] = 0 }
+  s2 = 0
+}
+
+/* DEPOT-PUT of the hand (one batch of class c) into queue q0, the caller
+ * holding its lock: room is made with the queue's oldest batches
+ * (DEPOT-EVICT); a batch that still does not fit is refused and goes to
+ * the backend (DEPOT-BUDGET). */
+inline hand_to_depot(q0) {
+#ifndef MUTANT_NO_BOUND
+  do
+  :: dblocks + hcnt[me] > BUDGET && nbatch[q0] > 0 -> evict_oldest(q0)
+  :: else -> break
+  od;
+#endif
   if
 #ifdef MUTANT_NO_BOUND
-  :: nbatch[c] < SLOTS ->
+  :: nbatch[q0] < SLOTS ->
 #else
-  :: nbatch[c] < SLOTS && dblocks + hcnt[me] <= BUDGET ->
+  :: dblocks + hcnt[me] <= BUDGET ->
 #endif
      for (i : 0 .. DEPTH - 1) {
-       dblk[SLOT(c, nbatch[c]) + i] = (i < hcnt[me] -> hand[me * HCAP + i] : 0)
+       dblk[SLOT(q0, nbatch[q0]) + i] = (i < hcnt[me] -> hand[me * HCAP + i] : 0)
      }
-     dcnt[c * SLOTS + nbatch[c]] = hcnt[me];
+     dcnt[q0 * SLOTS + nbatch[q0]] = hcnt[me];
+     dseq[q0 * SLOTS + nbatch[q0]] = putseq;
+     putseq++;
      dblocks = dblocks + hcnt[me];
-     nbatch[c]++;
+     nbatch[q0]++;
      hcnt[me] = 0;
      check_state();
-     lock = 0
+     lock[q0] = 0
   :: else ->
      check_state();
-     UNLOCK_ON_REFUSAL;
+     UNLOCK_ON_REFUSAL(q0);
      hand_to_backend()
   fi
 }
 
-/* The newest depot batch of class c -> the hand -> list (me, c). */
-inline depot_to_list(s0) {
+/* The newest batch of queue q0 -> the hand -> list (me, c). */
+inline depot_to_list(q0, s0) {
   for (i : 0 .. DEPTH - 1) {
     if
-    :: i < dcnt[c * SLOTS + s0] -> list[LIST(me, c) + i] = dblk[SLOT(c, s0) + i]
+    :: i < dcnt[q0 * SLOTS + s0] -> list[LIST(me, c) + i] = dblk[SLOT(q0, s0) + i]
     :: else -> skip
     fi
   }
-  top[me * NC + c] = dcnt[c * SLOTS + s0];
-  dblocks = dblocks - dcnt[c * SLOTS + s0];
-  nbatch[c] = s0
+  top[me * NC + c] = dcnt[q0 * SLOTS + s0];
+  dblocks = dblocks - dcnt[q0 * SLOTS + s0];
+  dcnt[q0 * SLOTS + s0] = 0;
+  dseq[q0 * SLOTS + s0] = 0;
+  for (i : 0 .. DEPTH - 1) { dblk[SLOT(q0, s0) + i] = 0 }
+  nbatch[q0] = s0
 }
 
 inline Alloc() {
@@ -218,17 +286,42 @@ inline Alloc() {
      :: BUDGET > 0 ->                 /* DEPOT-REFILL */
 #ifdef MUTANT_RACE
         /* reads the depot without the lock, then takes the batch */
+        q = MYQ(c);
         if
-        :: nbatch[c] > 0 -> n2 = nbatch[c] - 1;
-           d_step { depot_to_list(n2); n2 = 0; check_state() }
+        :: nbatch[q] > 0 -> n2 = nbatch[q] - 1;
+           d_step { depot_to_list(q, n2); n2 = 0; check_state() }
         :: else -> skip
-        fi
+        fi;
+        q = 0
 #else
-        LOCKED_BEGIN
-          if :: nbatch[c] > 0 -> depot_to_list(nbatch[c] - 1) :: else -> skip fi;
-          check_state();
-          lock = 0
-        LOCKED_END
+        /* DEPOT-SHARD: its own shard first, then the others */
+        k2 = 0;
+        do
+        :: k2 < NSH && top[me * NC + c] == 0 ->
+           q = c * NSH + (me + k2) % NSH;
+#ifdef MUTANT_STEAL_RACE
+           if
+           :: k2 > 0 ->               /* takes from another shard without its lock */
+              if
+              :: nbatch[q] > 0 -> n2 = nbatch[q] - 1;
+                 d_step { depot_to_list(q, n2); n2 = 0; check_state() }
+              :: else -> skip
+              fi
+           :: else ->
+#endif
+           LOCKED_BEGIN(q)
+             if :: nbatch[q] > 0 -> depot_to_list(q, nbatch[q] - 1) :: else -> skip fi;
+             check_state();
+             lock[q] = 0
+           LOCKED_END;
+#ifdef MUTANT_STEAL_RACE
+           fi;
+#endif
+           k2++
+        :: else -> break
+        od;
+        k2 = 0;
+        q = 0
 #endif
      :: else -> skip
      fi
@@ -290,10 +383,12 @@ inline Free() {
   c = b % NC;
   if
   :: top[me * NC + c] == DEPTH && BUDGET > 0 ->     /* DEPOT-SPILL */
-     LOCKED_BEGIN
+     q = MYQ(c);
+     LOCKED_BEGIN(q)
        list_to_hand(BATCH);
-       hand_to_depot()
-     LOCKED_END
+       hand_to_depot(q)
+     LOCKED_END;
+     q = 0
   :: else -> skip
   fi;
   d_step {
@@ -362,38 +457,33 @@ inline reap() {
   }
 }
 
+/* The depot's batches -> the backend: every batch of every queue
+ * (DEPOT-TRIM), or (DEPOT-QUIET) the oldest until it holds at most keep0
+ * blocks, queue by queue, each under its lock. */
+inline trim_depot(keep0) {
+  for (q : 0 .. NQ - 1) {
+    LOCKED_BEGIN(q)
+      do
+      :: nbatch[q] > 0 && dblocks > keep0 -> evict_oldest(q)
+      :: else -> break
+      od;
+      check_state();
+      lock[q] = 0
+    LOCKED_END
+  };
+  q = 0
+}
+
 inline Trim() {                       /* DEPOT-TRIM */
   Flush();
 #ifdef ORPHANS
   reap();
 #endif
-  for (c : 0 .. NC - 1) {
-    LOCKED_BEGIN
-      hcnt[me] = 0;
-      do
-      :: nbatch[c] > 0 ->
-         nbatch[c]--;
-         for (i : 0 .. DEPTH - 1) {
-           if
-           :: i < dcnt[c * SLOTS + nbatch[c]] ->
-              hand[me * HCAP + hcnt[me]] = dblk[SLOT(c, nbatch[c]) + i];
-              hcnt[me]++
-           :: else -> skip
-           fi
-         }
-         dblocks = dblocks - dcnt[c * SLOTS + nbatch[c]]
-      :: else -> break
-      od;
-      check_state();
-      lock = 0;
-      hand_to_backend();
-      check_state()
-    LOCKED_END
-  }
+  trim_depot(0)
 }
 
 proctype Thread(byte me) {
-  byte op, b, c, i, j, k, n, n2, t2;
+  byte op, b, c, i, j, k, n, n2, t2, q, k2, s2;
   do
   :: op < OPS ->
      op++;
@@ -435,10 +525,12 @@ proctype Thread(byte me) {
   for (c : 0 .. NC - 1) {
     if
     :: top[me * NC + c] > 0 && BUDGET > 0 ->
-       LOCKED_BEGIN
+       q = MYQ(c);
+       LOCKED_BEGIN(q)
          list_to_hand(top[me * NC + c]);
-         hand_to_depot()
-       LOCKED_END
+         hand_to_depot(q)
+       LOCKED_END;
+       q = 0
     :: top[me * NC + c] > 0 && BUDGET == 0 -> Flush()
     :: else -> skip
     fi
@@ -448,6 +540,15 @@ proctype Thread(byte me) {
 dead:
 #endif
   c = 0;
+  /* DEPOT-QUIET: the last worker's exit trims the depot to QUIET_KEEP */
+  if
+  :: running == 1 && BUDGET > 0 ->
+#ifndef MUTANT_NO_QUIET
+     trim_depot(QUIET_KEEP);
+#endif
+     assert(dblocks <= QUIET_KEEP || DEPOT_QUIET)
+  :: else -> skip
+  fi;
   running--
 }
 
@@ -477,7 +578,7 @@ init {
     assert(n + dblocks == NB || INV_CONSERVE);
     for (i : 0 .. NT * NC - 1) { assert(top[i] == 0 || INV_CONSERVE) }
     for (i : 0 .. NT - 1) { assert(hcnt[i] == 0 || INV_CONSERVE) }
-    assert(lock == 0)
+    for (i : 0 .. NQ - 1) { assert(lock[i] == 0) }
   };
   /* the exhaustive check of INV-OWNERSHIP at the final state */
   d_step { check_state() }

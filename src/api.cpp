@@ -9,7 +9,11 @@
 
 namespace concalloc {
 
+// MALLOC-LEAN: libconcalloc-malloc exports the C API and the malloc family,
+// not the two functions that throw (the C++ runtime would come with them).
+#if !CONCALLOC_LIBC_BACKEND
 void* Alloc(std::size_t size) { return detail::AllocFast<true>(size); }
+#endif
 
 void Free(void* p) noexcept { detail::FreeFast(p); }
 
@@ -24,6 +28,7 @@ std::size_t UsableSize(const void* p) noexcept {
   return detail::LoadWord(h);
 }
 
+#if !CONCALLOC_LIBC_BACKEND
 void* AllocAligned(std::size_t size, std::size_t alignment) {
   if (alignment == 0 || (alignment & (alignment - 1)) != 0)  // ALIGN-2
     detail::Die("ALIGN-2", reinterpret_cast<const void*>(alignment),
@@ -31,6 +36,7 @@ void* AllocAligned(std::size_t size, std::size_t alignment) {
   if (alignment <= detail::kAlignment) return detail::AllocFast<true>(size);
   return detail::AllocAlignedSlow<true>(size, alignment);
 }
+#endif
 
 void FlushThreadCache() noexcept { detail::FlushCache(); }
 

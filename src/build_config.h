@@ -81,6 +81,13 @@ enum Mutant : int {
   kMutantNoToolMode = 19,  // no tool mode under the tools (SAN-DIRECT)
   kMutantHiddenLinks = 20,  // cached blocks' links stay poisoned: LSan
                             // cannot follow a list (SAN-LEAK)
+  kMutantEvictNewest = 21,  // a full depot gives back its newest batches,
+                            // not its oldest (DEPOT-EVICT)
+  kMutantNoBound = 22,      // the depot keeps a batch past its budget
+                            // (INV-DEPOT-BOUND)
+  kMutantNoQuiet = 23,      // the depot keeps what exited threads left in
+                            // it when the process is down to one thread
+                            // (DEPOT-QUIET)
 };
 constexpr Mutant kMutant = static_cast<Mutant>(CONCALLOC_MUTANT);
 constexpr const char* MutantName() {
@@ -105,6 +112,9 @@ constexpr const char* MutantName() {
     case kMutantTrimUnverified: return "trim_unverified";
     case kMutantNoToolMode: return "no_tool_mode";
     case kMutantHiddenLinks: return "hidden_links";
+    case kMutantEvictNewest: return "evict_newest";
+    case kMutantNoBound: return "no_bound";
+    case kMutantNoQuiet: return "no_quiet";
     default: return "";
   }
 }

@@ -1,5 +1,7 @@
 #include "depot.h"
 
+#include <atomic>
+
 #include "backend.h"
 #include "checked.h"
 #include "config.h"
@@ -10,34 +12,113 @@ namespace concalloc {
 namespace detail {
 namespace {
 
-// The depot. Under the depot lock (LockId::kDepot), for every class c:
-//   INV-DEPOT:        each of the nbatches[c] batches is a chain of exactly
-//                     its count blocks, tagged cached in class c;
-//                     nbatches[c] <= kDepotSlots;
-//                     bytes == sum over batches of count * kClassSize[c];
-//   INV-DEPOT-BOUND:  bytes <= the budget in force when each batch was put.
-// Checker: ValidateDepot. The lock is held for O(1) work per batch.
-struct Depot {
-  std::size_t bytes = 0;
+// A shard of one class's depot: a queue of batches, newest first. Under its
+// lock, for the shard of class c:
+//   INV-DEPOT:  from `newest`, following `older`, there are exactly
+//               `nbatches` records (and `newer` links them back), each a
+//               chain of exactly its count blocks tagged cached in class c;
+//               `blocks` and `bytes` are the sums over them (BatchBytes).
+// And over the whole depot, at every moment:
+//   INV-DEPOT-BOUND: sum over shards of bytes == g_depot_bytes (each shard
+//               reserves and releases a batch's bytes under its lock, as it
+//               links and unlinks it) <= the budget in force when each batch
+//               was put (the reservation is a compare-and-swap that never
+//               passes it).
+// Checker: ValidateDepot. The lock is held for O(1) work per batch (and per
+// batch it evicts); each shard has its own cache lines (DEPOT-SHARD).
+struct alignas(64) Shard {
+  Mutex lock;
+  BatchRecord* newest = nullptr;
+  BatchRecord* oldest = nullptr;
+  // Records of batches taken, for the next batches put here (linked through
+  // `older`): a record circulates with its shard's batches, and a
+  // producer/consumer pair never calls the backend for one.
+  BatchRecord* free_records = nullptr;
+  // Written under the lock; read without it by DepotTake, to skip empty
+  // shards without locking them.
+  std::atomic<std::uint32_t> nbatches{0};
   std::size_t blocks = 0;
-  std::size_t batches = 0;
-  std::uint32_t nbatches[kNumClasses] = {};
-  Batch slots[kNumClasses][kDepotSlots] = {};
+  std::size_t bytes = 0;
+  // STATS-2 and the contention counts (DEPOT-COUNTS), under the lock.
   std::uint64_t batches_put = 0;
   std::uint64_t batches_taken = 0;
   std::uint64_t batches_refused = 0;
+  std::uint64_t batches_evicted = 0;
+  std::uint64_t blocks_moved = 0;  // blocks put or taken
+  std::uint64_t acquisitions = 0;
+  std::uint64_t contended = 0;
   std::uint64_t blocks_trimmed = 0;
 };
-Depot g_depot;
+Shard g_shards[kNumClasses][kDepotShards];
 
-// DEPOT-LOCK: every read and write of g_depot holds the depot lock (lock.h,
-// which also keeps it across fork: LIFE-4).
+// DEPOT-BUDGET: bytes reserved by the depot's batches, all shards together.
+// One atomic read-modify-write per batch put or taken (DEPOT-COUNTS).
+std::atomic<std::size_t> g_depot_bytes{0};
+std::atomic<std::uint64_t> g_budget_rmws{0};
+
+// DEPOT-LOCK: every read and write of a shard holds its lock (the counts
+// excepted: `nbatches` is also read without it, as a hint).
 // DEPOT-NO-DEADLOCK: nothing done under it takes another lock or calls the
-// backend (FreeChain runs after the lock is released).
-class DepotLocked : Locked {
+// backend (chains and records are freed after it is released).
+class ShardLocked : Locked {
  public:
-  DepotLocked() : Locked(LockId::kDepot, kMutant != kMutantDepotNoLock) {}
+  ShardLocked(Shard& s, bool* contended)
+      : Locked(s.lock, kMutant != kMutantDepotNoLock, contended) {}
 };
+
+void Account(Shard& s, bool contended) {
+  s.acquisitions += 1;
+  if (contended) s.contended += 1;
+}
+
+// Adds `bytes` to the reservation if it stays within `budget` (CAS).
+bool TryReserve(std::size_t bytes, std::size_t budget) {
+  std::size_t held = g_depot_bytes.load(std::memory_order_relaxed);
+  do {
+    g_budget_rmws.fetch_add(1, std::memory_order_relaxed);
+    if (held + bytes > budget || held + bytes < held) return false;
+  } while (!g_depot_bytes.compare_exchange_weak(held, held + bytes, std::memory_order_relaxed));
+  return true;
+}
+
+std::size_t ReserveBytes(std::ptrdiff_t delta) {
+  g_budget_rmws.fetch_add(1, std::memory_order_relaxed);
+  return g_depot_bytes.fetch_add(static_cast<std::size_t>(delta), std::memory_order_relaxed) +
+         static_cast<std::size_t>(delta);
+}
+
+// Unlinks and returns the oldest (or newest) record; the caller holds the
+// lock and the shard is not empty.
+BatchRecord* UnlinkLocked(Shard& s, std::size_t cls, bool oldest) {
+  BatchRecord* r = oldest ? s.oldest : s.newest;
+  (r->newer != nullptr ? r->newer->older : s.newest) = r->older;
+  (r->older != nullptr ? r->older->newer : s.oldest) = r->newer;
+  s.nbatches.store(s.nbatches.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+  s.blocks -= r->batch.count;
+  s.bytes -= BatchBytes(cls, r->batch.count);
+  return r;
+}
+
+void LinkNewestLocked(Shard& s, std::size_t cls, BatchRecord* r) {
+  r->newer = nullptr;
+  r->older = s.newest;
+  (s.newest != nullptr ? s.newest->newer : s.oldest) = r;
+  s.newest = r;
+  s.nbatches.store(s.nbatches.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  s.blocks += r->batch.count;
+  s.bytes += BatchBytes(cls, r->batch.count);
+}
+
+// Records that left the depot for the backend (evicted, trimmed): their
+// chains and the records themselves, after every lock is released.
+void FreeRecords(BatchRecord* r, std::size_t cls) noexcept {
+  while (r != nullptr) {
+    BatchRecord* next = r->older;
+    FreeChain(r->batch.head, r->batch.count, cls);
+    DefaultBackend().free(r);
+    r = next;
+  }
+}
 
 }  // namespace
 
@@ -53,76 +134,188 @@ void FreeChain(Block* h, std::uint32_t count, std::size_t cls) noexcept {
 
 std::size_t DepotBudgetBytes() noexcept { return g_depot_budget.Get(); }
 
-bool DepotPut(std::size_t cls, Batch batch) noexcept {
-  const std::size_t bytes = std::size_t{batch.count} * kClassSize[cls];
-  const std::size_t budget = DepotBudgetBytes();
-  DepotLocked lock;
-  // DEPOT-BUDGET, DEPOT-SLOTS
-  if (g_depot.nbatches[cls] == kDepotSlots || bytes > budget || g_depot.bytes > budget - bytes) {
-    g_depot.batches_refused += 1;
-    return false;
-  }
-  g_depot.slots[cls][g_depot.nbatches[cls]++] = batch;
-  g_depot.bytes += bytes;
-  g_depot.blocks += batch.count;
-  g_depot.batches += 1;
-  g_depot.batches_put += 1;
-  return true;
-}
-
 namespace {
-// The newest batch of the class, or {nullptr, 0}; the caller holds the lock.
-Batch TakeLocked(std::size_t cls) noexcept {
-  if (g_depot.nbatches[cls] == 0) return {nullptr, 0};
-  const Batch batch = g_depot.slots[cls][--g_depot.nbatches[cls]];
-  g_depot.slots[cls][g_depot.nbatches[cls]] = {nullptr, 0};
-  g_depot.bytes -= std::size_t{batch.count} * kClassSize[cls];
-  g_depot.blocks -= batch.count;
-  g_depot.batches -= 1;
-  return batch;
+// A record for a batch of shard s: its free list's first, or `spare`; the
+// caller holds the lock. nullptr: the caller gets one from the backend with
+// the lock released (DEPOT-NO-DEADLOCK) and tries again.
+BatchRecord* PopRecordLocked(Shard& s, BatchRecord** spare) {
+  if (BatchRecord* r = s.free_records) {
+    s.free_records = r->older;
+    return r;
+  }
+  BatchRecord* r = *spare;
+  *spare = nullptr;
+  return r;
 }
 }  // namespace
 
-Batch DepotTake(std::size_t cls) noexcept {
-  DepotLocked lock;
-  const Batch batch = TakeLocked(cls);
-  if (batch.head != nullptr) g_depot.batches_taken += 1;
-  return batch;
-}
-
-void DepotTrim() noexcept {
-  // Up to kChunk batches per lock acquisition; the backend is called after
-  // each release (DEPOT-NO-DEADLOCK).
-  constexpr std::size_t kChunk = 64;
-  for (std::size_t c = 0; c < kNumClasses; ++c) {
-    for (;;) {
-      Batch taken[kChunk];
-      std::size_t n = 0;
-      {
-        DepotLocked lock;
-        for (; n < kChunk; ++n) {
-          taken[n] = TakeLocked(c);
-          if (taken[n].head == nullptr) break;
-          g_depot.blocks_trimmed += taken[n].count;
+bool DepotPut(std::size_t cls, Batch batch, const DepotClient& client) noexcept {
+  const std::size_t bytes = BatchBytes(cls, batch.count);
+  const std::size_t budget = DepotBudgetBytes();
+  if (bytes > budget) return false;  // DEPOT-BUDGET (touches nothing shared)
+  Shard& s = g_shards[cls][client.shard % kDepotShards];
+  BatchRecord* spare = nullptr;
+  BatchRecord* evicted = nullptr;
+  bool accepted = true;
+  for (bool done = false; !done;) {
+    {
+      bool contended;
+      ShardLocked lock(s, &contended);
+      Account(s, contended);
+      BatchRecord* record = PopRecordLocked(s, &spare);
+      if (record != nullptr) {
+        done = true;
+        record->batch = batch;
+        // DEPOT-BUDGET: reserve the batch's bytes without ever passing the
+        // budget; DEPOT-EVICT: make room with this shard's oldest batches.
+        while (!TryReserve(bytes, budget)) {
+          if constexpr (kMutant == kMutantNoBound) {  // MUT-1: kept past the budget
+            ReserveBytes(static_cast<std::ptrdiff_t>(bytes));
+            break;
+          }
+          BatchRecord* old = kMutant == kMutantEvictNewest ? s.newest : s.oldest;
+          if (old == nullptr) {  // refused
+            s.batches_refused += 1;
+            accepted = false;
+            break;
+          }
+          old = UnlinkLocked(s, cls, old == s.oldest);
+          ReserveBytes(-static_cast<std::ptrdiff_t>(BatchBytes(cls, old->batch.count)));
+          s.batches_evicted += 1;
+          old->older = evicted;
+          evicted = old;
+        }
+        if (accepted) {
+          LinkNewestLocked(s, cls, record);
+          s.batches_put += 1;
+          s.blocks_moved += batch.count;
+        } else {
+          record->older = s.free_records;
+          s.free_records = record;
         }
       }
-      for (std::size_t i = 0; i < n; ++i) FreeChain(taken[i].head, taken[i].count, c);
-      if (n < kChunk) break;
+    }
+    if (!done) {
+      // The shard has no free record: one from the default backend, with
+      // the lock released (DEPOT-NO-DEADLOCK), then again.
+      spare = static_cast<BatchRecord*>(DefaultBackend().alloc(sizeof(BatchRecord)));
+      if (spare == nullptr) return false;  // no memory for a record: refused
     }
   }
+  if (spare != nullptr) DefaultBackend().free(spare);  // the free list had one after all
+  FreeRecords(evicted, cls);
+  return accepted;
+}
+
+Batch DepotTake(std::size_t cls, const DepotClient& client) noexcept {
+  for (std::size_t i = 0; i < kDepotShards; ++i) {
+    Shard& s = g_shards[cls][(client.shard + i) % kDepotShards];
+    if (s.nbatches.load(std::memory_order_relaxed) == 0) continue;  // a hint
+    BatchRecord* r = nullptr;
+    Batch batch{nullptr, 0};
+    {
+      bool contended;
+      ShardLocked lock(s, &contended);
+      Account(s, contended);
+      if (s.newest == nullptr) continue;
+      r = UnlinkLocked(s, cls, /*oldest=*/false);
+      ReserveBytes(-static_cast<std::ptrdiff_t>(BatchBytes(cls, r->batch.count)));
+      s.batches_taken += 1;
+      s.blocks_moved += r->batch.count;
+      batch = r->batch;
+      r->older = s.free_records;  // for the next batch put here
+      s.free_records = r;
+    }
+    return batch;
+  }
+  return {nullptr, 0};
+}
+
+namespace {
+// Up to `want` bytes of the oldest batches of one shard, unlinked; the
+// caller frees them (FreeRecords) after the lock.
+BatchRecord* TakeOldest(Shard& s, std::size_t cls, std::size_t want, std::size_t* got,
+                        bool trimming) {
+  BatchRecord* list = nullptr;
+  *got = 0;
+  bool contended;
+  ShardLocked lock(s, &contended);
+  Account(s, contended);
+  while (*got < want && s.oldest != nullptr) {
+    BatchRecord* r = UnlinkLocked(s, cls, /*oldest=*/true);
+    const std::size_t bytes = BatchBytes(cls, r->batch.count);
+    *got += bytes;
+    if (trimming) s.blocks_trimmed += r->batch.count;
+    r->older = list;
+    list = r;
+  }
+  if (*got > 0) ReserveBytes(-static_cast<std::ptrdiff_t>(*got));
+  if (trimming && s.oldest == nullptr) {  // the shard is empty: its records too
+    while (BatchRecord* r = s.free_records) {
+      s.free_records = r->older;
+      r->batch = {nullptr, 0};
+      r->older = list;
+      list = r;
+    }
+  }
+  return list;
+}
+}  // namespace
+
+void DepotTrim() noexcept {
+  // Every shard (its batches, and the records it keeps), one lock at a time.
+  for (std::size_t c = 0; c < kNumClasses; ++c) {
+    for (Shard& s : g_shards[c]) {
+      std::size_t got;
+      BatchRecord* list = TakeOldest(s, c, ~std::size_t{0}, &got, true);
+      FreeRecords(list, c);
+    }
+  }
+}
+
+std::size_t DepotTrimTo(std::size_t keep) noexcept {
+  // Oldest first, across classes and shards: in rounds, each shard that
+  // holds a batch gives its oldest one back, until the depot holds at most
+  // `keep` (or nothing is left to give).
+  std::size_t given = 0;
+  for (bool any = true; any && g_depot_bytes.load(std::memory_order_relaxed) > keep;) {
+    any = false;
+    for (std::size_t c = 0; c < kNumClasses; ++c) {
+      for (Shard& s : g_shards[c]) {
+        if (g_depot_bytes.load(std::memory_order_relaxed) <= keep) return given;
+        if (s.nbatches.load(std::memory_order_relaxed) == 0) continue;
+        std::size_t got;
+        BatchRecord* list = TakeOldest(s, c, 1, &got, true);  // one batch
+        given += got;
+        any = any || got > 0;
+        FreeRecords(list, c);
+      }
+    }
+  }
+  return given;
 }
 
 GlobalStats DepotStats() noexcept {
   GlobalStats s{};
   s.depot_budget = DepotBudgetBytes();
-  DepotLocked lock;
-  s.depot_bytes = g_depot.bytes;
-  s.depot_blocks = g_depot.blocks;
-  s.depot_batches = g_depot.batches;
-  s.batches_put = g_depot.batches_put;
-  s.batches_taken = g_depot.batches_taken;
-  s.batches_refused = g_depot.batches_refused;
-  s.blocks_trimmed = g_depot.blocks_trimmed;
+  s.batch_record_bytes = sizeof(BatchRecord);
+  for (std::size_t c = 0; c < kNumClasses; ++c) {
+    for (Shard& sh : g_shards[c]) {
+      Locked lock(sh.lock, kMutant != kMutantDepotNoLock);
+      s.depot_bytes += sh.bytes;
+      s.depot_blocks += sh.blocks;
+      s.depot_batches += sh.nbatches.load(std::memory_order_relaxed);
+      s.batches_put += sh.batches_put;
+      s.batches_taken += sh.batches_taken;
+      s.batches_refused += sh.batches_refused;
+      s.batches_evicted += sh.batches_evicted;
+      s.blocks_moved += sh.blocks_moved;
+      s.lock_acquisitions += sh.acquisitions;
+      s.lock_contended += sh.contended;
+      s.blocks_trimmed += sh.blocks_trimmed;
+    }
+  }
+  s.budget_rmws = g_budget_rmws.load(std::memory_order_relaxed);
   return s;
 }
 
@@ -138,28 +331,64 @@ std::uint32_t ChainLength(const Block* h, std::uint32_t limit) noexcept {
 }
 
 ValidationResult ValidateDepot() noexcept {
-  DepotLocked lock;
-  std::size_t bytes = 0, blocks = 0, batches = 0;
   for (std::size_t c = 0; c < kNumClasses; ++c) {
-    if (g_depot.nbatches[c] > kDepotSlots)
-      return {"INV-DEPOT", &g_depot.nbatches[c], "more batches than slots"};
-    for (std::uint32_t i = 0; i < g_depot.nbatches[c]; ++i) {
-      const Batch& b = g_depot.slots[c][i];
-      if (ChainLength(b.head, b.count) != b.count)
-        return {"INV-DEPOT", b.head, "a depot batch's chain does not have its count"};
-      for (const Block* h = b.head; h != nullptr; h = DecodeLink(LoadWord(h))) {
-        const Tag tag = ReadTag(h);
-        if (!tag.ok || tag.kind != c || (kChecked && tag.state != kStateCached))
-          return {"INV-DEPOT", h, "a depot block is not tagged as cached in its class"};
+    for (Shard& s : g_shards[c]) {
+      Locked lock(s.lock, kMutant != kMutantDepotNoLock);
+      std::size_t shard_bytes = 0, blocks = 0;
+      std::uint32_t n = 0;
+      const BatchRecord* newer = nullptr;
+      for (const BatchRecord* r = s.newest; r != nullptr; newer = r, r = r->older) {
+        if (r->newer != newer || ++n > s.nbatches.load(std::memory_order_relaxed))
+          return {"INV-DEPOT", r, "a shard's queue of batches is broken"};
+        const Batch& b = r->batch;
+        if (ChainLength(b.head, b.count) != b.count)
+          return {"INV-DEPOT", b.head, "a depot batch's chain does not have its count"};
+        for (const Block* h = b.head; h != nullptr; h = DecodeLink(LoadWord(h))) {
+          const Tag tag = ReadTag(h);
+          if (!tag.ok || tag.kind != c || (kChecked && tag.state != kStateCached))
+            return {"INV-DEPOT", h, "a depot block is not tagged as cached in its class"};
+        }
+        shard_bytes += BatchBytes(c, b.count);
+        blocks += b.count;
       }
-      bytes += std::size_t{b.count} * kClassSize[c];
-      blocks += b.count;
-      batches += 1;
+      if (newer != s.oldest || n != s.nbatches.load(std::memory_order_relaxed) ||
+          shard_bytes != s.bytes || blocks != s.blocks)
+        return {"INV-DEPOT", &s, "a shard's totals do not match its batches"};
     }
   }
-  if (bytes != g_depot.bytes || blocks != g_depot.blocks || batches != g_depot.batches)
-    return {"INV-DEPOT", &g_depot, "the depot's totals do not match its batches"};
+  // INV-DEPOT-BOUND: the reservation never passes the budget (a put reserves
+  // with a compare-and-swap, below the budget or not at all).
+  if (g_depot_bytes.load(std::memory_order_relaxed) > DepotBudgetBytes())
+    return {"INV-DEPOT-BOUND", &g_depot_bytes, "the depot holds more than its budget"};
   return {nullptr, nullptr, nullptr};
+}
+
+// LIFE-4: in the child of a fork, a shard whose lock was free at the fork
+// is consistent, and its batches are the child's; a shard whose lock a
+// thread of the parent held may be half changed: it starts empty, its
+// batches stranded (like the parent's other threads' caches), its lock
+// free. The reservation is recounted from the shards kept.
+void DepotAfterForkInChild() noexcept {
+  std::size_t bytes = 0;
+  for (auto& shards : g_shards) {
+    for (Shard& s : shards) {
+      if (pthread_mutex_trylock(&s.lock.m) == 0) {
+        pthread_mutex_unlock(&s.lock.m);
+        bytes += s.bytes;
+        continue;
+      }
+      RenewInChild(s.lock);
+      s.newest = s.oldest = s.free_records = nullptr;
+      s.nbatches.store(0, std::memory_order_relaxed);
+      s.blocks = s.bytes = 0;
+    }
+  }
+  g_depot_bytes.store(bytes, std::memory_order_relaxed);
+}
+
+void LockDepotForMutant(bool lock) noexcept {
+  for (auto& shards : g_shards)
+    for (Shard& s : shards) lock ? pthread_mutex_lock(&s.lock.m) : pthread_mutex_unlock(&s.lock.m);
 }
 
 }  // namespace detail

@@ -1,6 +1,6 @@
 // DEPOT-*: the shared layer between the thread caches and the backend.
 // Model: spec/depot.pml (process Thread's moves to and from the depot stand
-// for DepotPut and DepotTake; the variable `depot` for g_depot).
+// for DepotPut and DepotTake; the arrays dblk/dcnt for the shards' batches).
 #ifndef CONCALLOC_SRC_DEPOT_H
 #define CONCALLOC_SRC_DEPOT_H
 
@@ -21,31 +21,59 @@ struct Batch {
   std::uint32_t count;
 };
 
-// DEPOT-SLOTS: batches the depot holds per class, at most: 16384 blocks at
-// the default depth, so a burst of 10000 frees of one class fits (bench/);
-// the budget (DEPOT-BUDGET) is the real bound. The slots are one static
-// array (1.5 MiB of address space); slots never used are never touched and
-// cost no memory.
-constexpr std::size_t kDepotSlots = 1024;
+// DEPOT-SHARD: each class's depot is kDepotShards shards, each with its own
+// lock and its own cache lines, so that threads moving batches of one hot
+// class (a producer/consumer of one size) mostly take different locks.
+constexpr std::size_t kDepotShards = 4;
+
+// A batch held by the depot: its chain, and its place in its shard's queue
+// (newest to oldest). Records come from the default backend and are counted
+// in the depot's bytes while they hold a batch (DEPOT-BUDGET); a taken
+// batch's record stays with its shard for the next batch put there.
+struct BatchRecord {
+  Batch batch;
+  BatchRecord* newer;
+  BatchRecord* older;
+};
+
+// A thread's way into the depot: its shard (DEPOT-SHARD).
+struct DepotClient {
+  std::uint32_t shard;
+};
 
 // DEPOT-BUDGET: the configured budget; 0 means the depot is off.
 std::size_t DepotBudgetBytes() noexcept;
 
-// DEPOT-PUT: keeps the batch when it fits the budget and a slot is free;
-// returns false otherwise (the caller gives the blocks to the backend).
-// One lock acquisition; the blocks are not touched under the lock.
-bool DepotPut(std::size_t cls, Batch batch) noexcept;
+// The bytes a batch of `count` blocks of class cls takes from the budget:
+// its blocks and its record.
+constexpr std::size_t BatchBytes(std::size_t cls, std::uint32_t count) noexcept {
+  return std::size_t{count} * kClassSize[cls] + sizeof(BatchRecord);
+}
 
-// DEPOT-TAKE: the newest batch of the class, or {nullptr, 0}.
-Batch DepotTake(std::size_t cls) noexcept;
+// DEPOT-PUT: the batch becomes the newest of the client's shard of its
+// class. When it would take the depot past its budget, the oldest batches
+// of that shard go to the backend to make room (DEPOT-EVICT); when they
+// cannot, the batch is refused: false, and the caller gives its blocks to
+// the backend. One lock acquisition; the blocks are not touched under it.
+bool DepotPut(std::size_t cls, Batch batch, const DepotClient& client) noexcept;
 
-// DEPOT-TRIM: every batch to the backend.
+// DEPOT-TAKE: the newest batch of the class in the client's shard, else in
+// another shard, or {nullptr, 0}. Locks only shards that hold a batch.
+Batch DepotTake(std::size_t cls, const DepotClient& client) noexcept;
+
+// DEPOT-TRIM: every batch to the backend, and the records the shards kept.
 void DepotTrim() noexcept;
+
+// DEPOT-QUIET: the oldest batches, of every class, to the backend until the
+// depot holds at most `keep` bytes. Returns the bytes it gave back.
+std::size_t DepotTrimTo(std::size_t keep) noexcept;
+
 
 GlobalStats DepotStats() noexcept;
 
-// INV-DEPOT: walks the depot under its lock.
+// INV-DEPOT: walks every shard, each under its lock.
 ValidationResult ValidateDepot() noexcept;
+
 
 // Gives the first count blocks of a chain of class cls to the backend
 // (checked builds verify each: CHK-LIST, CHK-WAF).

@@ -1,39 +1,52 @@
 #include "lock.h"
 
+#include <unistd.h>
+
 #include <atomic>
 
 #include "build_config.h"
+#include "platform.h"
 
 namespace concalloc::detail {
+
+Mutex g_registry_lock;
+
 namespace {
 
-// Adaptive (glibc): spins briefly before sleeping; ~10% more producer/consumer
-// throughput than a plain mutex on 2 cores (bench/run).
-pthread_mutex_t g_locks[2] = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP};
+// LIFE-4: set by the prepare handler, cleared by the parent and child
+// handlers. While it is set, the first lock taken by the forking thread in a
+// process other than the parent (a child whose own handlers, registered
+// before the library's, run first) renews the child's state.
+std::atomic<bool> g_forking{false};
+pthread_t g_forking_thread;
+pid_t g_parent;
+bool g_renewed;  // in the child, once
 
-// LIFE-4: the thread between the prepare and parent/child handlers; 0 when
-// no fork is in progress. Only that thread can read its own id here.
-std::atomic<pthread_t> g_fork_holder{0};
-
-bool IsForkHolder() noexcept {
-  if constexpr (kMutant == kMutantForkDeadlock) return false;
-  return g_fork_holder.load(std::memory_order_relaxed) == pthread_self();
+void RenewChild() noexcept {
+  if (g_renewed) return;
+  g_renewed = true;
+  RegistryAfterForkInChild();
+  DepotAfterForkInChild();
 }
 
 void PrepareFork() {
-  for (pthread_mutex_t& m : g_locks) pthread_mutex_lock(&m);  // LockId order
-  g_fork_holder.store(pthread_self(), std::memory_order_relaxed);
+  g_forking_thread = pthread_self();
+  g_parent = getpid();
+  g_renewed = false;
+  // MUT-1 fork_deadlock: the depot's locks held across the fork (the
+  // forking thread then waits for itself in a fork handler that frees).
+  if constexpr (kMutant == kMutantForkDeadlock) LockDepotForMutant(true);
+  g_forking.store(true, std::memory_order_release);
 }
 
 void AfterForkInParent() {
-  g_fork_holder.store(0, std::memory_order_relaxed);
-  for (int i = 1; i >= 0; --i) pthread_mutex_unlock(&g_locks[i]);
+  g_forking.store(false, std::memory_order_relaxed);
+  if constexpr (kMutant == kMutantForkDeadlock) LockDepotForMutant(false);
 }
 
 void AfterForkChild() {
-  g_fork_holder.store(0, std::memory_order_relaxed);
-  for (int i = 1; i >= 0; --i) pthread_mutex_unlock(&g_locks[i]);
-  AfterForkInChild();
+  RenewChild();
+  g_forking.store(false, std::memory_order_relaxed);
 }
 
 // Registered once, at load (below) or, if an allocation comes first, at the
@@ -46,12 +59,33 @@ void RegisterForkHandlers() noexcept {
 }
 __attribute__((constructor)) void RegisterAtLoad() { RegisterForkHandlers(); }
 
+// While a fork is in progress: in the child, on the forking thread, before
+// the library's own child handler, the child's state is renewed first.
+CONCALLOC_COLD void DuringFork() noexcept {
+  if (kMutant != kMutantForkDeadlock && pthread_equal(pthread_self(), g_forking_thread) &&
+      getpid() != g_parent)
+    RenewChild();
+}
+
+// Tries before sleeping: most holds are a few instructions long.
+constexpr int kSpins = 64;
+
 }  // namespace
 
-Locked::Locked(LockId id, bool really) noexcept : held_(nullptr) {
+void RenewInChild(Mutex& mutex) noexcept { mutex.m = PTHREAD_MUTEX_INITIALIZER; }
+
+Locked::Locked(Mutex& mutex, bool really, bool* contended) noexcept : held_(nullptr) {
   RegisterForkHandlers();
-  if (!really || IsForkHolder()) return;
-  held_ = &g_locks[static_cast<int>(id)];
+  if (contended != nullptr) *contended = false;
+  if (CONCALLOC_UNLIKELY(g_forking.load(std::memory_order_acquire))) DuringFork();
+  if (!really) return;
+  held_ = &mutex.m;
+  if (pthread_mutex_trylock(held_) == 0) return;
+  if (contended != nullptr) *contended = true;
+  for (int i = 0; i < kSpins; ++i) {
+    platform::CpuRelax();
+    if (pthread_mutex_trylock(held_) == 0) return;
+  }
   pthread_mutex_lock(held_);
 }
 

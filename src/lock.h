@@ -1,15 +1,16 @@
-// DEPOT-LOCK, LIFE-4, LIFE-6: the library's two mutexes (the depot's and the
-// cache registry's) and what fork() does to them.
+// DEPOT-LOCK, LIFE-4, LIFE-6: the library's mutexes (the cache registry's
+// and one per depot shard) and what fork() does to them.
 //
-// LIFE-4: the forking thread holds both across fork() (pthread_atfork
-// handlers, registered when the library is loaded), so that a child never
-// inherits a lock held by a thread it does not have. Between the prepare
-// handler and the parent or child handler that thread owns them: fork
-// handlers that run in between on it (the user's, registered before or after
-// the library's, in any order; glibc nests later registrations inside
-// earlier ones) may allocate and free, and their lock operations on that
-// thread pass straight through instead of deadlocking.
-// Lock order: registry, then depot (only the prepare handler takes both).
+// LIFE-4: no lock is held across fork(). The child renews its depot and its
+// registry (below): every lock free; a depot shard whose lock another
+// thread held at the fork starts empty (its batches stranded there, like
+// the parent's other threads' caches), the others are kept; the registry
+// holds the forking thread's cache alone. So whatever another
+// thread of the parent held at the fork, the child holds nothing, and fork
+// handlers may allocate and free in prepare, parent and child, registered
+// before or after the library's, in any order: a child handler that runs
+// before the library's own renews the child's state at its first lock.
+// No operation holds two of these locks at once.
 #ifndef CONCALLOC_SRC_LOCK_H
 #define CONCALLOC_SRC_LOCK_H
 
@@ -17,12 +18,20 @@
 
 namespace concalloc::detail {
 
-enum class LockId { kRegistry = 0, kDepot = 1 };
+// A library mutex: a plain pthread mutex, all zero until first used, so that
+// it needs no constructor and takes no file-backed page (.bss).
+struct Mutex {
+  pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+};
 
-// Takes the lock unless the calling thread holds every lock for a fork.
+extern Mutex g_registry_lock;
+
+// Takes the mutex unless `really` is false. A contended lock is retried
+// briefly before the thread sleeps on it (as glibc's adaptive mutexes do);
+// *contended, when given, says whether the first try found it held.
 class Locked {
  public:
-  explicit Locked(LockId id, bool really = true) noexcept;
+  explicit Locked(Mutex& mutex, bool really = true, bool* contended = nullptr) noexcept;
   ~Locked();
   Locked(const Locked&) = delete;
   Locked& operator=(const Locked&) = delete;
@@ -31,9 +40,15 @@ class Locked {
   pthread_mutex_t* held_;
 };
 
-// Called in the child of fork(), on its only thread, after the locks are
-// free again (thread_cache.cpp: the forking thread keeps its cache, LIFE-6).
-void AfterForkInChild() noexcept;
+// A mutex as it is before first use (the fork child's renewal).
+void RenewInChild(Mutex& mutex) noexcept;
+
+// LIFE-4, in the child of fork(), on its only thread, once: the depot's and
+// the registry's renewal (depot.cpp, thread_cache.cpp).
+void DepotAfterForkInChild() noexcept;
+void RegistryAfterForkInChild() noexcept;
+// MUT-1 fork_deadlock only: takes (true) or releases every depot lock.
+void LockDepotForMutant(bool lock) noexcept;
 
 }  // namespace concalloc::detail
 

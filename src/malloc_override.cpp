@@ -1,6 +1,9 @@
 // libconcalloc-malloc (MALLOC-*): the per-thread cache in front of glibc's
 // allocator for a whole program, preloaded or linked. Every entry point glibc
-// documents for a replacement malloc, and the C++ operator new/delete family.
+// documents for a replacement malloc. The C++ operator new/delete family is
+// the C++ runtime's own, which calls malloc and free (MALLOC-NEW): so this
+// library needs no C++ runtime, and a process that loads it loads no more
+// than the C library it sits on (MALLOC-LEAN).
 #include <errno.h>
 
 #include <cstddef>
@@ -8,7 +11,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <new>
 
 #include <concalloc/concalloc.h>
 
@@ -31,41 +33,26 @@ void* AlignedOrNull(std::size_t alignment, std::size_t size) {
   return AllocAlignedSlow<false>(size, alignment);
 }
 
-// operator new: the new-handler loop of [new.delete.single].
-void* NewOrThrow(std::size_t size, std::size_t alignment) {
-  for (;;) {
-    if (void* p = AlignedOrNull(alignment, size)) return p;
-    std::new_handler handler = std::get_new_handler();
-    if (handler == nullptr) throw std::bad_alloc();
-    handler();
-  }
-}
-
-void* NewOrNull(std::size_t size, std::size_t alignment) noexcept {
-  try {
-    return NewOrThrow(size, alignment);
-  } catch (...) {
-    return nullptr;
-  }
-}
-
 // MALLOC-STATS: CONCALLOC_SHOW_STATS=1 prints the exiting thread's and the
 // depot's counters at exit, before the thread's cache is torn down (to
 // stderr, if the program has not closed it by then).
 void PrintStats() {
   const concalloc::ThreadStats t = concalloc::GetThreadStats();
   const concalloc::GlobalStats g = concalloc::GetGlobalStats();
-  char line[512];
+  using ull = unsigned long long;
+  char line[768];
   const int n = std::snprintf(
       line, sizeof line,
       "concalloc: main thread: %zu blocks cached (%zu bytes), %llu hits, %llu misses, "
-      "%llu frees cached; depot: %zu bytes in %zu batches, %llu put, %llu taken, %llu refused\n",
-      t.cached_blocks, t.cached_bytes, static_cast<unsigned long long>(t.alloc_hits),
-      static_cast<unsigned long long>(t.alloc_misses),
-      static_cast<unsigned long long>(t.frees_cached), g.depot_bytes, g.depot_batches,
-      static_cast<unsigned long long>(g.batches_put),
-      static_cast<unsigned long long>(g.batches_taken),
-      static_cast<unsigned long long>(g.batches_refused));
+      "%llu frees cached; depot: %zu bytes in %zu batches, %llu put, %llu taken, %llu refused, "
+      "%llu evicted; moved %llu blocks with %llu lock acquisitions (%llu contended) and %llu "
+      "budget RMWs\n",
+      t.cached_blocks, t.cached_bytes, static_cast<ull>(t.alloc_hits),
+      static_cast<ull>(t.alloc_misses), static_cast<ull>(t.frees_cached), g.depot_bytes,
+      g.depot_batches, static_cast<ull>(g.batches_put), static_cast<ull>(g.batches_taken),
+      static_cast<ull>(g.batches_refused), static_cast<ull>(g.batches_evicted),
+      static_cast<ull>(g.blocks_moved), static_cast<ull>(g.lock_acquisitions),
+      static_cast<ull>(g.lock_contended), static_cast<ull>(g.budget_rmws));
   if (n > 0) concalloc::platform::WriteStderr(line, static_cast<std::size_t>(n));
 }
 
@@ -167,46 +154,3 @@ CONCALLOC_API std::size_t malloc_usable_size(void* p) { return concalloc::Usable
 
 }  // extern "C"
 
-// MALLOC-NEW: the C++ operator new/delete family.
-CONCALLOC_API void* operator new(std::size_t n) { return NewOrThrow(n, 1); }
-CONCALLOC_API void* operator new[](std::size_t n) { return NewOrThrow(n, 1); }
-CONCALLOC_API void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-  return NewOrNull(n, 1);
-}
-CONCALLOC_API void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
-  return NewOrNull(n, 1);
-}
-CONCALLOC_API void* operator new(std::size_t n, std::align_val_t a) {
-  return NewOrThrow(n, static_cast<std::size_t>(a));
-}
-CONCALLOC_API void* operator new[](std::size_t n, std::align_val_t a) {
-  return NewOrThrow(n, static_cast<std::size_t>(a));
-}
-CONCALLOC_API void* operator new(std::size_t n, std::align_val_t a,
-                                 const std::nothrow_t&) noexcept {
-  return NewOrNull(n, static_cast<std::size_t>(a));
-}
-CONCALLOC_API void* operator new[](std::size_t n, std::align_val_t a,
-                                   const std::nothrow_t&) noexcept {
-  return NewOrNull(n, static_cast<std::size_t>(a));
-}
-CONCALLOC_API void operator delete(void* p) noexcept { FreeFast(p); }
-CONCALLOC_API void operator delete[](void* p) noexcept { FreeFast(p); }
-CONCALLOC_API void operator delete(void* p, std::size_t) noexcept { FreeFast(p); }
-CONCALLOC_API void operator delete[](void* p, std::size_t) noexcept { FreeFast(p); }
-CONCALLOC_API void operator delete(void* p, const std::nothrow_t&) noexcept { FreeFast(p); }
-CONCALLOC_API void operator delete[](void* p, const std::nothrow_t&) noexcept { FreeFast(p); }
-CONCALLOC_API void operator delete(void* p, std::align_val_t) noexcept { FreeFast(p); }
-CONCALLOC_API void operator delete[](void* p, std::align_val_t) noexcept { FreeFast(p); }
-CONCALLOC_API void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
-  FreeFast(p);
-}
-CONCALLOC_API void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
-  FreeFast(p);
-}
-CONCALLOC_API void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept {
-  FreeFast(p);
-}
-CONCALLOC_API void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept {
-  FreeFast(p);
-}

@@ -2,29 +2,32 @@
 
 #include "build_config.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <sys/auxv.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 
 namespace concalloc::platform {
 namespace {
+// One key for the library, created once (pthread_once: no C++ runtime, no
+// allocation); every caller must pass the same fn (LIFE-1).
 pthread_key_t g_exit_key;
-
-struct ExitKey {
-  bool ok;
-  void (*fn)(void*);
-};
+pthread_once_t g_exit_key_once = PTHREAD_ONCE_INIT;
+bool g_exit_key_ok = false;
+std::atomic<void (*)(void*)> g_exit_fn{nullptr};
+void CreateExitKey() { g_exit_key_ok = pthread_key_create(&g_exit_key, g_exit_fn.load()) == 0; }
 }  // namespace
 
 bool AtThreadExit(void (*fn)(void*), void* arg) noexcept {
-  // One key for the library, created by the first caller (a thread-safe
-  // static: no allocation); every caller must pass the same fn.
-  static const ExitKey key{pthread_key_create(&g_exit_key, fn) == 0, fn};
-  return key.ok && key.fn == fn && pthread_setspecific(g_exit_key, arg) == 0;
+  void (*none)(void*) = nullptr;
+  g_exit_fn.compare_exchange_strong(none, fn);  // the first caller's fn
+  pthread_once(&g_exit_key_once, &CreateExitKey);
+  return g_exit_key_ok && g_exit_fn.load() == fn && pthread_setspecific(g_exit_key, arg) == 0;
 }
 
 static_assert(sizeof(pthread_mutex_t) <= sizeof(LifeToken::opaque) &&
@@ -95,9 +98,8 @@ void WriteStderr(const char* text, std::size_t length) noexcept {
 
 void Abort() noexcept { std::abort(); }
 
-std::size_t PageSize() noexcept {
-  static const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-  return page;
-}
+void HeapTrim() noexcept { malloc_trim(0); }
+
+std::size_t PageSize() noexcept { return static_cast<std::size_t>(sysconf(_SC_PAGESIZE)); }
 
 }  // namespace concalloc::platform

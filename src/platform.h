@@ -17,6 +17,15 @@
 
 namespace concalloc::platform {
 
+// A spin-wait hint to the processor.
+inline void CpuRelax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
 // Runs fn(arg) when the calling thread exits (a pthread key destructor).
 // Returns false when it cannot be arranged (then nothing is registered).
 bool AtThreadExit(void (*fn)(void*), void* arg) noexcept;
@@ -49,6 +58,10 @@ const char* GetEnv(const char* name) noexcept;
 void WriteStderr(const char* text, std::size_t length) noexcept;
 
 [[noreturn]] void Abort() noexcept;
+
+// DEPOT-QUIET: asks the C heap to return its free pages to the system
+// (glibc: malloc_trim(0)).
+void HeapTrim() noexcept;
 
 // The size of a memory page.
 std::size_t PageSize() noexcept;

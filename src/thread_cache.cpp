@@ -39,7 +39,13 @@ ThreadCache* NewCacheMemory() noexcept {
 }
 void DeleteCacheMemory(ThreadCache* tc) noexcept { DefaultBackend().free(tc); }
 
+// MALLOC-LEAN: libconcalloc-malloc has no C++ API that throws, and no C++
+// runtime to throw with; only the throwing library does.
+#if CONCALLOC_LIBC_BACKEND
+[[noreturn]] CONCALLOC_COLD void ThrowBadAlloc() { platform::Abort(); }
+#else
 [[noreturn]] CONCALLOC_COLD void ThrowBadAlloc() { throw std::bad_alloc(); }
+#endif
 
 // ALLOC-3, ALLOC-4, CAPI-1: the one way an allocation fails.
 CONCALLOC_COLD void* Fail(bool fail_throws) {
@@ -56,10 +62,12 @@ void FillUser(Block* h, std::size_t bytes, unsigned char fill) noexcept {
 void ResetBins(ThreadCache& tc) noexcept {
   const std::uint32_t depth = static_cast<std::uint32_t>(g_cache_depth.Get());
   tc.depth = depth;
-  tc.limit = kMutant == kMutantCacheBound ? depth + 1 : depth;
+  tc.depot = DepotBudgetBytes() > 0;
   for (std::size_t c = 0; c < kNumClasses; ++c) {
     CONCALLOC_ASSERT(tc.head[c] == nullptr, "FLUSH-1", tc.head[c], "resetting a non-empty list");
-    tc.room[c] = tc.limit;
+    const std::uint32_t limit = ListLimit(c, depth, tc.depot);
+    tc.limit[c] = kMutant == kMutantCacheBound ? limit + 1 : limit;
+    tc.room[c] = tc.limit[c];
   }
 }
 
@@ -82,11 +90,15 @@ void OnThreadExit(void* cache) noexcept;
 struct Registry {
   ThreadCache* head = nullptr;
   ThreadCache* cursor = nullptr;  // where the next bounded reap starts
+  std::uint32_t next_shard = 0;   // DEPOT-SHARD: round robin over the shards
+  std::size_t live = 0;           // caches on the list (DEPOT-QUIET)
 };
 Registry g_registry;
 
 void Register(ThreadCache* tc) noexcept {
-  Locked lock(LockId::kRegistry);
+  Locked lock(g_registry_lock);
+  tc->client.shard = g_registry.next_shard++ % kDepotShards;
+  g_registry.live += 1;
   tc->prev = nullptr;
   tc->next = g_registry.head;
   if (tc->next != nullptr) tc->next->prev = tc;
@@ -95,15 +107,30 @@ void Register(ThreadCache* tc) noexcept {
 
 // The caller holds the registry lock.
 void UnlinkLocked(ThreadCache* tc) noexcept {
+  g_registry.live -= 1;
   if (g_registry.cursor == tc) g_registry.cursor = tc->next;
   (tc->prev != nullptr ? tc->prev->next : g_registry.head) = tc->next;
   if (tc->next != nullptr) tc->next->prev = tc->prev;
   tc->prev = tc->next = nullptr;
 }
 
-void Unregister(ThreadCache* tc) noexcept {
-  Locked lock(LockId::kRegistry);
+// Returns how many caches remain.
+std::size_t Unregister(ThreadCache* tc) noexcept {
+  Locked lock(g_registry_lock);
   UnlinkLocked(tc);
+  return g_registry.live;
+}
+
+// DEPOT-QUIET: a process down to one thread that allocates keeps at most
+// kQuietKeepBytes in the depot, its oldest batches given back; when that
+// gave back kQuietHeapTrimBytes or more, the C heap returns its free pages.
+constexpr std::size_t kQuietKeepBytes = 256 * 1024;
+constexpr std::size_t kQuietHeapTrimBytes = 1024 * 1024;
+void QuietDepot(std::size_t caches_left) noexcept {
+  if (caches_left > 1 || DepotBudgetBytes() == 0 || kMutant == kMutantNoQuiet) return;
+  const std::size_t given = DepotTrimTo(kQuietKeepBytes);
+  if (given >= kQuietHeapTrimBytes && &CurrentBackend() == &DefaultBackend())
+    platform::HeapTrim();
 }
 
 void DrainBins(ThreadCache& tc, bool to_depot) noexcept;
@@ -117,8 +144,9 @@ constexpr std::size_t kReapAll = ~std::size_t{0};
 void ReapOrphans(std::size_t budget) noexcept {
   if constexpr (kMutant == kMutantNoReap) return;
   ThreadCache* orphans = nullptr;
+  std::size_t caches_left;
   {
-    Locked lock(LockId::kRegistry);
+    Locked lock(g_registry_lock);
     if (budget == kReapAll) g_registry.cursor = nullptr;
     ThreadCache* tc = g_registry.cursor != nullptr ? g_registry.cursor : g_registry.head;
     for (std::size_t k = 0; k < budget && tc != nullptr; ++k) {
@@ -133,13 +161,16 @@ void ReapOrphans(std::size_t budget) noexcept {
       tc = next;
     }
     g_registry.cursor = tc;
+    caches_left = g_registry.live;
   }
+  const bool reaped = orphans != nullptr;
   while (orphans != nullptr) {
     ThreadCache* tc = orphans;
     orphans = tc->next;
     DrainBins(*tc, true);
     DeleteCacheMemory(tc);
   }
+  if (reaped) QuietDepot(caches_left);
 }
 // Each new cache checks this many others, so orphans are found as threads
 // come and go, at a bounded cost per thread.
@@ -182,7 +213,7 @@ ThreadCache* LiveCache() noexcept {
 void FlushList(ThreadCache& tc, std::size_t c) noexcept {
   const Backend& backend = CurrentBackend();
   // Walk count blocks exactly, so that a corrupt list cannot loop forever.
-  const std::uint32_t count = tc.limit - tc.room[c];
+  const std::uint32_t count = tc.limit[c] - tc.room[c];
   Block* h = tc.head[c];
   for (std::uint32_t k = 0; k < count && h != nullptr; ++k) {
     Block* next = kChecked ? CheckedToBackend(h, c) : DecodeLink(LoadWord(h));  // CHK-WAF
@@ -190,7 +221,7 @@ void FlushList(ThreadCache& tc, std::size_t c) noexcept {
     h = next;
   }
   tc.head[c] = nullptr;
-  tc.room[c] = tc.limit;
+  tc.room[c] = tc.limit[c];
   tc.flushed[c] += count;
   tc.backend_frees += count;
 }
@@ -200,11 +231,11 @@ void FlushList(ThreadCache& tc, std::size_t c) noexcept {
 void DrainBins(ThreadCache& tc, bool to_depot) noexcept {
   const bool depot = to_depot && DepotBudgetBytes() > 0;
   for (std::size_t c = 0; c < kNumClasses; ++c) {
-    const std::uint32_t count = tc.limit - tc.room[c];
+    const std::uint32_t count = tc.limit[c] - tc.room[c];
     if (count == 0) continue;
-    if (depot && DepotPut(c, {tc.head[c], count})) {
+    if (depot && DepotPut(c, {tc.head[c], count}, tc.client)) {
       tc.head[c] = nullptr;
-      tc.room[c] = tc.limit;
+      tc.room[c] = tc.limit[c];
       tc.to_depot[c] += count;
     } else {
       FlushList(tc, c);
@@ -216,15 +247,15 @@ void DrainBins(ThreadCache& tc, bool to_depot) noexcept {
 // one batch, to the depot or (refused) the backend. Returns false when the
 // depot is off (depth 0 or budget 0): then nothing moves (CACHE-3).
 bool SpillBatch(ThreadCache& tc, std::size_t cls) noexcept {
-  if (tc.limit == 0 || DepotBudgetBytes() == 0) return false;
-  const std::uint32_t n = tc.limit / 2 > 0 ? tc.limit / 2 : 1;
+  if (tc.limit[cls] == 0 || DepotBudgetBytes() == 0) return false;
+  const std::uint32_t n = tc.limit[cls] / 2 > 0 ? tc.limit[cls] / 2 : 1;
   Block* head = tc.head[cls];
   Block* last = head;
   for (std::uint32_t k = 1; k < n; ++k) last = NextCached(last, cls);  // CHK-LIST
   tc.head[cls] = NextCached(last, cls);
   SetLink(last, cls, nullptr);
   tc.room[cls] += n;
-  if (DepotPut(cls, {head, n})) {
+  if (DepotPut(cls, {head, n}, tc.client)) {
     tc.to_depot[cls] += n;
   } else {
     FreeChain(head, n, cls);
@@ -238,8 +269,8 @@ bool SpillBatch(ThreadCache& tc, std::size_t cls) noexcept {
 // A batch longer than the list's room (made by a thread with a larger depth)
 // is cut, and its rest goes back to the depot or to the backend.
 bool RefillFromDepot(ThreadCache& tc, std::size_t cls) noexcept {
-  if (tc.limit == 0 || DepotBudgetBytes() == 0) return false;
-  Batch batch = DepotTake(cls);
+  if (tc.limit[cls] == 0 || DepotBudgetBytes() == 0) return false;
+  Batch batch = DepotTake(cls, tc.client);
   if (batch.head == nullptr) return false;
   const std::uint32_t room = tc.room[cls];
   if (batch.count > room) {
@@ -248,7 +279,7 @@ bool RefillFromDepot(ThreadCache& tc, std::size_t cls) noexcept {
     const Batch rest{NextCached(last, cls), batch.count - room};
     SetLink(last, cls, nullptr);
     batch.count = room;
-    if (!DepotPut(cls, rest)) {
+    if (!DepotPut(cls, rest, tc.client)) {
       FreeChain(rest.head, rest.count, cls);
       tc.backend_frees += rest.count;
     }
@@ -266,10 +297,11 @@ void TearDownCallingThread() noexcept {
   tl_cache = &g_no_cache;
   abi_v1::tl_front = nullptr;  // INLINE-2
   if (tc != nullptr) {
-    Unregister(tc);  // LIFE-6
+    const std::size_t caches_left = Unregister(tc);  // LIFE-6
     platform::ReleaseLifeToken(tc->token);
     if constexpr (kMutant != kMutantLeakAtExit) DrainBins(*tc, true);  // DEPOT-EXIT
     DeleteCacheMemory(tc);
+    QuietDepot(caches_left);
   }
 }
 
@@ -308,7 +340,7 @@ Block* NewBlock(std::size_t requested, std::size_t cls, ThreadCache* tc) noexcep
 constexpr std::size_t kFillBytes = 4096;
 std::uint32_t FillCount(const ThreadCache& tc, std::size_t cls) noexcept {
   if constexpr (kMutant == kMutantFillNone) return 1;
-  const std::uint32_t half = tc.limit / 2 > 0 ? tc.limit / 2 : 1;
+  const std::uint32_t half = tc.limit[cls] / 2 > 0 ? tc.limit[cls] / 2 : 1;
   const std::size_t by_bytes = kFillBytes / kClassSize[cls];
   const std::uint32_t cap = by_bytes > 0 ? static_cast<std::uint32_t>(by_bytes) : 1;
   return half < cap ? half : cap;
@@ -474,11 +506,13 @@ void FreeSlow(Block* h) noexcept {
     backend.free(reinterpret_cast<char*>(UserOf(h)) - (std::size_t{1} << tag.aux));
 }
 
+#if !CONCALLOC_LIBC_BACKEND  // MALLOC-LEAN: only the non-throwing forms there
 template void* AllocSmallSlow<true>(std::size_t);
-template void* AllocSmallSlow<false>(std::size_t) noexcept;
 template void* AllocLarge<true>(std::size_t);
-template void* AllocLarge<false>(std::size_t) noexcept;
 template void* AllocAlignedSlow<true>(std::size_t, std::size_t);
+#endif
+template void* AllocSmallSlow<false>(std::size_t) noexcept;
+template void* AllocLarge<false>(std::size_t) noexcept;
 template void* AllocAlignedSlow<false>(std::size_t, std::size_t) noexcept;
 
 // ---- Checked builds (CHK-*) ----
@@ -555,10 +589,20 @@ void CheckedPutOnList(Block* h, std::size_t cls, const Block* next) noexcept {
 }
 
 // LIFE-4, LIFE-6: the child's only thread keeps its cache, and takes its
-// life token anew; the other threads' caches stay on the registry, their
-// tokens held by threads of the parent (stranded: never reaped).
-void AfterForkInChild() noexcept {
-  if (tl_state == CacheState::kLive) platform::RenewLifeTokenInChild(tl_cache->token);
+// life token anew; the registry holds that cache alone (the parent's other
+// threads' caches are stranded: never reaped), and its lock is free.
+void RegistryAfterForkInChild() noexcept {
+  RenewInChild(g_registry_lock);
+  g_registry.head = nullptr;
+  g_registry.cursor = nullptr;
+  g_registry.live = 0;
+  if (tl_state == CacheState::kLive) {
+    g_registry.live = 1;
+    ThreadCache* tc = tl_cache;
+    platform::RenewLifeTokenInChild(tc->token);
+    tc->prev = tc->next = nullptr;
+    g_registry.head = tc;
+  }
 }
 
 // ---- Flush, stats, validation ----
@@ -581,7 +625,7 @@ ThreadStats CacheStats() noexcept {
   if (tl_state != CacheState::kLive) return s;
   const ThreadCache& tc = *tl_cache;
   for (std::size_t c = 0; c < kNumClasses; ++c) {
-    const std::size_t count = tc.limit - tc.room[c];
+    const std::size_t count = tc.limit[c] - tc.room[c];
     s.cached_blocks += count;
     s.cached_bytes += count * kClassSize[c];
     s.flushed_blocks += tc.flushed[c];
@@ -601,7 +645,8 @@ namespace {
 constexpr ValidationResult kValid{nullptr, nullptr, nullptr};
 
 ValidationResult CheckInvCacheBound(const ThreadCache& tc, std::size_t c) noexcept {
-  if (tc.room[c] > tc.limit || tc.limit - tc.room[c] > tc.depth)
+  if (tc.room[c] > tc.limit[c] ||
+      tc.limit[c] - tc.room[c] > ListLimit(c, tc.depth, tc.depot))
     return {"INV-CACHE-BOUND", tc.head[c], "a list holds more blocks than the cache depth"};
   return kValid;
 }
@@ -628,7 +673,7 @@ ValidationResult CheckInvFill(const Block* h, std::size_t c) noexcept {
 // Walks list c (at most count + 1 links, so a cycle ends the walk), checking
 // INV-TAG and INV-FILL on each block on the way.
 ValidationResult CheckInvList(const ThreadCache& tc, std::size_t c) noexcept {
-  const std::uint32_t count = tc.limit - tc.room[c];
+  const std::uint32_t count = tc.limit[c] - tc.room[c];
   const Block* h = tc.head[c];
   for (std::uint32_t k = 0; k < count; ++k) {
     if (h == nullptr) return {"INV-LIST", tc.head[c], "a list is shorter than its count"};
@@ -648,7 +693,7 @@ ValidationResult CheckInvList(const ThreadCache& tc, std::size_t c) noexcept {
 // INV-REGISTRY: the registry's links agree both ways, and the calling
 // thread's live cache is on it.
 ValidationResult CheckInvRegistry() noexcept {
-  Locked lock(LockId::kRegistry);
+  Locked lock(g_registry_lock);
   bool found = tl_state != CacheState::kLive;
   const ThreadCache* prev = nullptr;
   for (const ThreadCache* tc = g_registry.head; tc != nullptr; prev = tc, tc = tc->next) {
@@ -662,7 +707,7 @@ ValidationResult CheckInvRegistry() noexcept {
 ValidationResult CheckInvStats(const ThreadCache& tc) noexcept {
   std::uint64_t cached = 0, in = tc.frees, out = tc.hits;
   for (std::size_t c = 0; c < kNumClasses; ++c) {
-    cached += tc.limit - tc.room[c];
+    cached += tc.limit[c] - tc.room[c];
     in += tc.refilled[c] + tc.filled[c];
     out += tc.flushed[c] + tc.to_depot[c];
   }

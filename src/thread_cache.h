@@ -10,6 +10,7 @@
 #include "block_header.h"
 #include "build_config.h"
 #include "checked.h"
+#include "depot.h"
 #include "platform.h"
 #include "size_classes.h"
 
@@ -25,10 +26,11 @@ enum class CacheState : std::uint32_t { kUnborn = 0, kCreating = 1, kLive = 2, k
 // and the hot arrays of all 96 classes take 1.1 KiB. They and the fast
 // paths' two counters (hits, frees: one each for all classes) are the public
 // abi_v1::CacheFront, which inline callers use too (INLINE-3).
-// For every class c, with count(c) = limit - room[c]:
+// For every class c, with count(c) = limit[c] - room[c]:
 //   INV-LIST:        from head[c], the links reach nullptr after exactly
 //                    count(c) blocks, each 16-aligned (no cycle).
-//   INV-CACHE-BOUND: count(c) <= depth.
+//   INV-CACHE-BOUND: count(c) <= ListLimit(c, depth, depot), which is depth,
+//                    or with the depot on at most kListBytes of blocks.
 //   INV-TAG:         every block on list c has tag (kind c, kStateCached).
 //   INV-FILL:        (checked builds) each caller byte of those blocks is 0xDD.
 //   INV-STATS:       sum over c of count(c) == frees - hits + sum over c of
@@ -40,7 +42,9 @@ enum class CacheState : std::uint32_t { kUnborn = 0, kCreating = 1, kLive = 2, k
 struct alignas(64) ThreadCache : abi_v1::CacheFront {
   // room[c], head[c], hits, frees: from CacheFront, at offset 0
   std::uint32_t depth;  // CONF-DEPTH: the bound in force
-  std::uint32_t limit;  // what room is reset to: depth (MUT-1 cache_bound: depth + 1)
+  bool depot;           // DEPOT-BUDGET was not 0 when the limits were set
+  // What room[c] is reset to: ListLimit (MUT-1 cache_bound: one more).
+  std::uint32_t limit[kNumClasses];
   std::uint64_t misses;
   std::uint64_t backend_allocs;
   std::uint64_t backend_frees;
@@ -53,7 +57,32 @@ struct alignas(64) ThreadCache : abi_v1::CacheFront {
   ThreadCache* prev;
   ThreadCache* next;
   platform::LifeToken token;
+  DepotClient client;  // DEPOT-SHARD: its shard
 };
+
+// INV-CACHE-BOUND: the most blocks list c may hold. Without the depot, depth
+// (the original's bound, for every class). With it, also no more than
+// kListBytes of blocks, but at least 2 (at most depth): the cache's memory
+// follows the classes a thread uses, not 96 x depth x 8 KiB. At the default
+// depth a thread caches at most kMaxCacheBytesAtDefaultDepth (1.19 MiB;
+// 6 MiB when every list may hold depth blocks).
+constexpr std::size_t kListBytes = 16384;
+constexpr std::uint32_t ListLimit(std::size_t cls, std::uint32_t depth, bool depot) noexcept {
+  if (!depot) return depth;
+  const std::size_t by_bytes = kListBytes / kClassSize[cls];
+  const std::uint32_t cap = by_bytes > 2 ? static_cast<std::uint32_t>(by_bytes) : 2;
+  return depth < cap ? depth : cap;
+}
+constexpr std::size_t MaxCacheBytes(std::uint32_t depth, bool depot) noexcept {
+  std::size_t sum = 0;
+  for (std::size_t c = 0; c < kNumClasses; ++c) sum += ListLimit(c, depth, depot) * kClassSize[c];
+  return sum;
+}
+constexpr std::size_t kMaxCacheBytesAtDefaultDepth = 1245536;
+static_assert(MaxCacheBytes(32, true) == kMaxCacheBytesAtDefaultDepth,
+              "INV-CACHE-BOUND: a thread caches at most 1.19 MiB at the default depth");
+static_assert(MaxCacheBytes(32, false) == 32 * SumOfClassSizes(),
+              "INV-CACHE-BOUND: without the depot, the original's 6 MiB");
 
 // The calling thread's cache. Before the thread has one (unborn) and after it
 // is torn down (dead) this points to g_no_cache, whose heads are all null and

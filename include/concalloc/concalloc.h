@@ -109,13 +109,23 @@ CONCALLOC_API ThreadStats GetThreadStats() noexcept;
 // STATS-2: counters of the shared depot.
 struct GlobalStats {
   std::size_t depot_budget;        // DEPOT-BUDGET in force
+  std::size_t batch_record_bytes;  // what each batch costs the budget besides its
+                                   // blocks (its record)
   std::size_t depot_bytes;         // bytes of the blocks in the depot now
   std::size_t depot_blocks;        // blocks in the depot now
   std::size_t depot_batches;       // batches in the depot now
   std::uint64_t batches_put;       // batches the depot accepted
   std::uint64_t batches_taken;     // batches threads took from it
   std::uint64_t batches_refused;   // batches sent to the backend instead
-  std::uint64_t blocks_trimmed;    // blocks Trim gave from the depot to the backend
+  std::uint64_t blocks_trimmed;    // blocks Trim (or DEPOT-QUIET) gave from the depot
+                                   // to the backend
+  std::uint64_t batches_evicted;   // old batches given to the backend to make room
+                                   // for new ones (DEPOT-EVICT)
+  // DEPOT-COUNTS: what moving blocks between threads costs in shared writes.
+  std::uint64_t blocks_moved;      // blocks put into or taken from the depot
+  std::uint64_t lock_acquisitions; // depot shard locks taken
+  std::uint64_t lock_contended;    // of those, found held by another thread
+  std::uint64_t budget_rmws;       // atomic read-modify-writes of the depot's byte count
 };
 CONCALLOC_API GlobalStats GetGlobalStats() noexcept;
 
@@ -156,8 +166,13 @@ class Allocator {
   Allocator(const Allocator<U>&) noexcept {}
 
   T* allocate(std::size_t n) {
-    if (n > std::numeric_limits<std::size_t>::max() / sizeof(T))
+    if (n > std::numeric_limits<std::size_t>::max() / sizeof(T)) {
+#if defined(__cpp_exceptions)
       throw std::bad_array_new_length();
+#else
+      __builtin_trap();  // code built without exceptions (libconcalloc-malloc's)
+#endif
+    }
     if constexpr (alignof(T) > alignof(std::max_align_t))
       return static_cast<T*>(AllocAligned(n * sizeof(T), alignof(T)));
     else

@@ -1,0 +1,394 @@
+// The scaling family (issue #13): multi-threaded workloads in the shapes of
+// the allocator benchmarks that exposed the depot's limits, written anew
+// for this project. A plain program over malloc and free, so that every
+// allocator runs it the same way: glibc as it is, the others preloaded
+// (libconcalloc-malloc, mimalloc, jemalloc, tcmalloc, TBB's proxy).
+//   scaling WORKLOAD THREADS [SCALE]
+// prints one line:
+//   WORKLOAD THREADS METRIC VALUE peak_rss_kib=N rss_after_kib=N cpu_s=N
+// Workloads (METRIC; higher is better unless it ends in _ns or _s):
+//   xmalloc   THREADS/2 threads allocate 64-byte blocks in groups of 64 and
+//             hand each group to a shared ring; as many others free them
+//             (mimalloc-bench's xmalloc-test shape): frees_per_s
+//   larson    each thread replaces random blocks (8..1000 bytes) of an
+//             array of 1000, 20000 times, and exits; a new thread takes
+//             the array over, so blocks die on other threads than the ones
+//             that made them (larson's shape): ops_per_s
+//   pc        THREADS/2 producers hand mixed 16..256-byte blocks to as many
+//             consumers through one SPSC ring each: ns_per_block
+//   rptest    a mixed working set per thread, sizes 16 B..16 KiB skewed
+//             small, a tenth of the blocks freed by another thread
+//             (rpmalloc's rptest shape): ops_per_cpu_s, with the peak RSS
+//   churn     20 rounds of 200 short-lived threads (THREADS at a time),
+//             each allocating 1000 mixed blocks and handing half to
+//             another thread; rss_after_kib is the resident set after the
+//             last round, everything freed: ns_per_op
+//   workset   each thread replaces random blocks of a 2000-block set of
+//             8..1024 bytes: ns_per_op
+//   exec-rss  runs the rest of the command line as a child, LD_PRELOAD from
+//             SCALING_PRELOAD in the child only: its peak RSS (the fixed
+//             cost of loading an allocator, e.g. /bin/true)
+// SCALE multiplies the work (default 1; bench/run --smoke passes 0.02).
+#include <pthread.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+double g_scale = 1.0;
+
+std::uint64_t Rng(std::uint64_t& s) {  // xorshift64
+  s ^= s << 13;
+  s ^= s >> 7;
+  s ^= s << 17;
+  return s;
+}
+
+double Now() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+double CpuSeconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         1e-6 * static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+long PeakRssKib() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss;
+}
+
+long RssNowKib() {
+  long pages = 0, resident = 0;
+  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    std::fclose(f);
+  }
+  return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+long Scaled(double n) { return std::max(1L, static_cast<long>(n * g_scale)); }
+
+// Keeps the compiler from removing an allocation it can see through.
+void* Touch(void* p, std::size_t n) {
+  if (p == nullptr) std::abort();
+  static_cast<unsigned char*>(p)[0] = 1;
+  if (n > 1) static_cast<unsigned char*>(p)[n - 1] = 2;
+  asm volatile("" : : "g"(p) : "memory");
+  return p;
+}
+
+void RunThreads(int n, const std::function<void(int)>& body);
+
+// ---- xmalloc: groups of blocks handed through a shared ring ----
+struct Group {
+  void* block[64];
+};
+double Xmalloc(int threads) {
+  const int producers = std::max(1, threads / 2), consumers = producers;
+  constexpr std::size_t kRing = 1024;
+  std::vector<Group*> ring(kRing);
+  std::size_t head = 0, tail = 0;  // under mu: tail - head groups in the ring
+  std::mutex mu;
+  const long groups_per_producer = Scaled(40000);
+  std::atomic<long> freed{0};
+  std::atomic<int> producing{producers};
+  const double start = Now();
+  RunThreads(producers + consumers, [&](int t) {
+    if (t < producers) {
+      for (long made = 0; made < groups_per_producer; ++made) {
+        auto* g = static_cast<Group*>(Touch(std::malloc(sizeof(Group)), sizeof(Group)));
+        for (void*& p : g->block) p = Touch(std::malloc(64), 64);
+        for (;;) {
+          {
+            std::lock_guard<std::mutex> lock(mu);
+            if (tail - head < kRing) {
+              ring[tail++ % kRing] = g;
+              break;
+            }
+          }
+          std::this_thread::yield();
+        }
+      }
+      producing.fetch_sub(1);
+      return;
+    }
+    for (;;) {
+      Group* g = nullptr;
+      bool done = false;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (tail != head)
+          g = ring[head++ % kRing];
+        else
+          done = producing.load() == 0;
+      }
+      if (g == nullptr) {
+        if (done) return;
+        std::this_thread::yield();
+        continue;
+      }
+      for (void* p : g->block) std::free(p);
+      std::free(g);
+      freed.fetch_add(64, std::memory_order_relaxed);
+    }
+  });
+  return static_cast<double>(freed.load()) / (Now() - start);
+}
+
+// ---- larson: arrays of blocks passed from thread to thread ----
+double Larson(int threads) {
+  constexpr int kSlots = 1000;
+  const int kRounds = static_cast<int>(Scaled(300));
+  const long steps = 20000;  // per thread: then a new thread takes over
+  std::vector<std::vector<void*>> arrays(static_cast<std::size_t>(threads));
+  for (auto& a : arrays) {
+    a.resize(kSlots);
+    std::uint64_t s = 88172645463325252ull + reinterpret_cast<std::uintptr_t>(&a);
+    for (void*& p : a) {
+      const std::size_t n = 8 + Rng(s) % 993;
+      p = Touch(std::malloc(n), n);
+    }
+  }
+  const double start = Now();
+  for (int round = 0; round < kRounds; ++round) {
+    RunThreads(threads, [&](int t) {
+      // The array of the thread before (another thread made its blocks).
+      std::vector<void*>& a = arrays[static_cast<std::size_t>((t + round) % threads)];
+      std::uint64_t s = 0x9E3779B97F4A7C15ull * static_cast<std::uint64_t>(t + 1 + round * 131);
+      for (long i = 0; i < steps; ++i) {
+        const std::size_t k = Rng(s) % kSlots, n = 8 + Rng(s) % 993;
+        std::free(a[k]);
+        a[k] = Touch(std::malloc(n), n);
+      }
+    });
+  }
+  const double ops = static_cast<double>(steps) * kRounds * threads;
+  const double secs = Now() - start;
+  for (auto& a : arrays)
+    for (void* p : a) std::free(p);
+  return ops / secs;
+}
+
+// ---- pc: producers and consumers through SPSC rings, mixed sizes ----
+double ProducerConsumer(int threads) {
+  const int pairs = std::max(1, threads / 2);
+  constexpr std::size_t kRing = 1024;
+  const long blocks = Scaled(2000000);  // per pair
+  std::vector<std::vector<std::atomic<void*>>> rings(static_cast<std::size_t>(pairs));
+  for (auto& r : rings) r = std::vector<std::atomic<void*>>(kRing);
+  const double start = Now();
+  RunThreads(2 * pairs, [&](int t) {
+    auto& ring = rings[static_cast<std::size_t>(t / 2)];
+    if (t % 2 == 0) {
+      std::uint64_t s = 0x2545F4914F6CDD1Dull * static_cast<std::uint64_t>(t + 1);
+      for (long i = 0; i < blocks; ++i) {
+        const std::size_t n = 16 + Rng(s) % 241;
+        void* p = Touch(std::malloc(n), n);
+        std::atomic<void*>& slot = ring[static_cast<std::size_t>(i) % kRing];
+        while (slot.load(std::memory_order_acquire) != nullptr) std::this_thread::yield();
+        slot.store(p, std::memory_order_release);
+      }
+    } else {
+      for (long i = 0; i < blocks; ++i) {
+        std::atomic<void*>& slot = ring[static_cast<std::size_t>(i) % kRing];
+        void* p;
+        while ((p = slot.load(std::memory_order_acquire)) == nullptr) std::this_thread::yield();
+        slot.store(nullptr, std::memory_order_relaxed);
+        std::free(p);
+      }
+    }
+  });
+  return (Now() - start) * 1e9 / static_cast<double>(blocks * pairs);
+}
+
+// ---- rptest: mixed working sets, some blocks freed by another thread ----
+std::size_t MixedSize(std::uint64_t& s) {
+  const std::uint64_t r = Rng(s) % 100;
+  if (r < 75) return 16 + Rng(s) % 241;    // 16..256
+  if (r < 95) return 257 + Rng(s) % 3840;  // ..4 KiB
+  return 4097 + Rng(s) % 12288;            // ..16 KiB
+}
+double Rptest(int threads) {
+  constexpr std::size_t kLive = 4000;
+  const long steps = Scaled(1500000);  // per thread
+  struct Mailbox {
+    std::mutex mu;
+    std::vector<void*> blocks;
+  };
+  std::vector<Mailbox> mail(static_cast<std::size_t>(threads));
+  const double cpu0 = CpuSeconds();
+  RunThreads(threads, [&](int t) {
+    std::uint64_t s = 0xD1B54A32D192ED03ull * static_cast<std::uint64_t>(t + 1);
+    std::vector<void*> live(kLive, nullptr);
+    std::vector<void*> outgoing, incoming;
+    Mailbox& next = mail[static_cast<std::size_t>((t + 1) % threads)];
+    Mailbox& mine = mail[static_cast<std::size_t>(t)];
+    for (long i = 0; i < steps; ++i) {
+      const std::size_t k = Rng(s) % kLive;
+      if (live[k] != nullptr) {
+        if (Rng(s) % 10 == 0)
+          outgoing.push_back(live[k]);  // freed by the next thread
+        else
+          std::free(live[k]);
+      }
+      const std::size_t n = MixedSize(s);
+      live[k] = Touch(std::malloc(n), n);
+      if (outgoing.size() >= 256) {
+        std::lock_guard<std::mutex> lock(next.mu);
+        next.blocks.insert(next.blocks.end(), outgoing.begin(), outgoing.end());
+        outgoing.clear();
+      }
+      if ((i & 1023) == 0) {
+        {
+          std::lock_guard<std::mutex> lock(mine.mu);
+          incoming.swap(mine.blocks);
+        }
+        for (void* p : incoming) std::free(p);
+        incoming.clear();
+      }
+    }
+    for (void* p : live) std::free(p);
+    std::lock_guard<std::mutex> lock(next.mu);
+    next.blocks.insert(next.blocks.end(), outgoing.begin(), outgoing.end());
+  });
+  for (Mailbox& m : mail)
+    for (void* p : m.blocks) std::free(p);
+  return static_cast<double>(steps) * threads / (CpuSeconds() - cpu0);
+}
+
+// ---- churn: short-lived threads, half their blocks freed by another ----
+double Churn(int threads, long* rss_after) {
+  constexpr int kRounds = 20, kThreadsPerRound = 200, kBlocks = 1000;
+  std::mutex mu;
+  std::vector<void*> handed;
+  const double start = Now();
+  long ops = 0;
+  (void)threads;  // all of a round's threads run at once
+  for (int round = 0; round < kRounds; ++round) {
+    for (int done = 0; done < kThreadsPerRound; done += kThreadsPerRound) {
+      const int n = kThreadsPerRound;
+      RunThreads(n, [&](int t) {
+        std::uint64_t s = 0x9E3779B97F4A7C15ull * static_cast<std::uint64_t>(round * 1000 + done + t + 1);
+        std::vector<void*> mine, theirs;
+        for (int i = 0; i < kBlocks; ++i) {
+          const std::size_t size = 16 + Rng(s) % 2033;
+          mine.push_back(Touch(std::malloc(size), size));
+        }
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          theirs.swap(handed);  // the blocks the thread before handed over
+          handed.assign(mine.begin() + kBlocks / 2, mine.end());
+        }
+        for (int i = 0; i < kBlocks / 2; ++i) std::free(mine[static_cast<std::size_t>(i)]);
+        for (void* p : theirs) std::free(p);
+      });
+      ops += 2L * n * kBlocks;
+    }
+  }
+  for (void* p : handed) std::free(p);
+  const double secs = Now() - start;
+  *rss_after = RssNowKib();
+  return secs * 1e9 / static_cast<double>(ops);
+}
+
+// ---- workset: per-thread random replacement in a set of 2000 ----
+double Workset(int threads) {
+  constexpr std::size_t kLive = 2000;
+  const long steps = Scaled(5000000);
+  const double start = Now();
+  RunThreads(threads, [&](int t) {
+    std::uint64_t s = 0x9E3779B97F4A7C15ull ^ static_cast<std::uint64_t>(t + 1);
+    std::vector<void*> live(kLive);
+    for (void*& p : live) {
+      const std::size_t n = 8 + Rng(s) % 1017;
+      p = Touch(std::malloc(n), n);
+    }
+    for (long i = 0; i < steps; ++i) {
+      const std::size_t k = Rng(s) % kLive, n = 8 + Rng(s) % 1017;
+      std::free(live[k]);
+      live[k] = Touch(std::malloc(n), n);
+    }
+    for (void* p : live) std::free(p);
+  });
+  return (Now() - start) * 1e9 / static_cast<double>(steps * threads);
+}
+
+int ExecRss(char** argv) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const char* preload = std::getenv("SCALING_PRELOAD");
+    if (preload != nullptr && *preload != '\0') setenv("LD_PRELOAD", preload, 1);
+    execv(argv[0], argv);
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  rusage ru{};
+  getrusage(RUSAGE_CHILDREN, &ru);
+  std::printf("exec-rss 1 peak_rss_kib %ld peak_rss_kib=%ld rss_after_kib=0 cpu_s=0\n",
+              ru.ru_maxrss, ru.ru_maxrss);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+void RunThreads(int n, const std::function<void(int)>& body) {
+  std::vector<std::thread> pool;
+  for (int t = 0; t < n; ++t) pool.emplace_back(body, t);
+  for (std::thread& th : pool) th.join();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc >= 3 && std::strcmp(argv[1], "exec-rss") == 0) return ExecRss(argv + 2);
+  if (argc < 3) {
+    std::fprintf(stderr, "usage: %s xmalloc|larson|pc|rptest|churn|workset THREADS [SCALE]\n"
+                         "       %s exec-rss PROGRAM [ARGS...]\n", argv[0], argv[0]);
+    return 2;
+  }
+  const std::string w = argv[1];
+  const int threads = std::max(1, std::atoi(argv[2]));
+  if (argc > 3) g_scale = std::atof(argv[3]);
+  const double cpu0 = CpuSeconds();
+  long rss_after = 0;
+  const char* metric;
+  double value;
+  if (w == "xmalloc") {
+    metric = "frees_per_s", value = Xmalloc(threads);
+  } else if (w == "larson") {
+    metric = "ops_per_s", value = Larson(threads);
+  } else if (w == "pc") {
+    metric = "ns_per_block", value = ProducerConsumer(threads);
+  } else if (w == "rptest") {
+    metric = "ops_per_cpu_s", value = Rptest(threads);
+  } else if (w == "churn") {
+    metric = "ns_per_op", value = Churn(threads, &rss_after);
+  } else if (w == "workset") {
+    metric = "ns_per_op", value = Workset(threads);
+  } else {
+    std::fprintf(stderr, "unknown workload %s\n", w.c_str());
+    return 2;
+  }
+  std::printf("%s %d %s %.6g peak_rss_kib=%ld rss_after_kib=%ld cpu_s=%.3f\n", w.c_str(), threads,
+              metric, value, PeakRssKib(), rss_after, CpuSeconds() - cpu0);
+  return 0;
+}
