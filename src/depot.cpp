@@ -37,6 +37,11 @@ struct alignas(64) Shard {
   // Written under the lock; read without it by DepotTake, to skip empty
   // shards without locking them.
   std::atomic<std::uint32_t> nbatches{0};
+  // Set (under the lock) when a batch is first put here; read without it by
+  // the walks over every shard (Trim, stats, Validate), which leave a shard
+  // never used alone: its page of the library's zero-filled data is never
+  // touched (MALLOC-LEAN: a process pays for the shards it uses).
+  std::atomic<bool> used{false};
   std::size_t blocks = 0;
   std::size_t bytes = 0;
   // STATS-2 and the contention counts (DEPOT-COUNTS), under the lock.
@@ -100,6 +105,7 @@ BatchRecord* UnlinkLocked(Shard& s, std::size_t cls, bool oldest) {
 }
 
 void LinkNewestLocked(Shard& s, std::size_t cls, BatchRecord* r) {
+  if (!s.used.load(std::memory_order_relaxed)) s.used.store(true, std::memory_order_relaxed);
   r->newer = nullptr;
   r->older = s.newest;
   (s.newest != nullptr ? s.newest->newer : s.oldest) = r;
@@ -266,6 +272,7 @@ void DepotTrim() noexcept {
   // Every shard (its batches, and the records it keeps), one lock at a time.
   for (std::size_t c = 0; c < kNumClasses; ++c) {
     for (Shard& s : g_shards[c]) {
+      if (!s.used.load(std::memory_order_relaxed)) continue;
       std::size_t got;
       BatchRecord* list = TakeOldest(s, c, ~std::size_t{0}, &got, true);
       FreeRecords(list, c);
@@ -301,6 +308,7 @@ GlobalStats DepotStats() noexcept {
   s.batch_record_bytes = sizeof(BatchRecord);
   for (std::size_t c = 0; c < kNumClasses; ++c) {
     for (Shard& sh : g_shards[c]) {
+      if (!sh.used.load(std::memory_order_relaxed)) continue;
       Locked lock(sh.lock, kMutant != kMutantDepotNoLock);
       s.depot_bytes += sh.bytes;
       s.depot_blocks += sh.blocks;
@@ -333,6 +341,7 @@ std::uint32_t ChainLength(const Block* h, std::uint32_t limit) noexcept {
 ValidationResult ValidateDepot() noexcept {
   for (std::size_t c = 0; c < kNumClasses; ++c) {
     for (Shard& s : g_shards[c]) {
+      if (!s.used.load(std::memory_order_relaxed)) continue;
       Locked lock(s.lock, kMutant != kMutantDepotNoLock);
       std::size_t shard_bytes = 0, blocks = 0;
       std::uint32_t n = 0;
@@ -372,6 +381,7 @@ void DepotAfterForkInChild() noexcept {
   std::size_t bytes = 0;
   for (auto& shards : g_shards) {
     for (Shard& s : shards) {
+      if (!s.used.load(std::memory_order_relaxed)) continue;  // its lock never taken by a put
       if (pthread_mutex_trylock(&s.lock.m) == 0) {
         pthread_mutex_unlock(&s.lock.m);
         bytes += s.bytes;

@@ -40,6 +40,19 @@ bool RunningOnValgrind() noexcept {
 }
 }  // namespace
 
+}  // namespace concalloc::detail::san
+
+// LeakSanitizer's runtime, when the program has one (-fsanitize=leak or
+// address), whatever this library was built with.
+extern "C" __attribute__((weak)) void __lsan_do_leak_check();
+
+namespace concalloc::detail::san {
+
+bool LeakCheckerMayLook() noexcept {
+  return kChecked || kAsan || CONCALLOC_SANITIZER_RUNTIME != 0 || RunningOnValgrind() ||
+         &__lsan_do_leak_check != nullptr;
+}
+
 bool DecideToolMode() noexcept {
   // Every thread that races here decides the same.
   const bool tool = (kAsan || RunningOnValgrind()) && kMutant != kMutantNoToolMode &&

@@ -199,6 +199,10 @@ inline bool ToolMode() noexcept {
 // memcheck (in every build, when running under Valgrind) that only the
 // requested bytes are the user's.
 void ToolBlockOut(void* raw, void* user, std::size_t requested, std::size_t span) noexcept;
+// LIFE-3: whether anyone may look at this process's memory at exit: a
+// checked build (CHK-WAF verifies what leaves), a sanitizer runtime (the
+// library's, or LeakSanitizer's in the program), or Valgrind.
+bool LeakCheckerMayLook() noexcept;
 void ToolBlockIn(void* user) noexcept;
 
 // SAN-DIAG: a CHK-* diagnostic under a tool also shows the caller's stack,

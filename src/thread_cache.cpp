@@ -310,12 +310,16 @@ void OnThreadExit(void* cache) noexcept {
 }
 
 // LIFE-3: exit() runs no key destructor for the thread that calls it; this
-// runs among the static destructors and returns that thread's cache. Frees
-// from later destructors take the static path.
-// The depot is emptied too, so that nothing the library holds outlives the
-// process's last destructor (LIFE-1 under valgrind).
+// runs among the static destructors. When a leak checker may look (a
+// sanitizer runtime, or Valgrind), it returns that thread's cache, reaps the
+// dead threads' (LIFE-6) and empties the depot, so that nothing the library
+// holds outlives the process's last destructor; frees from later
+// destructors then take the static path. Otherwise the process ends with
+// its caches, as glibc's ends with its own: no page is touched to free
+// memory the system is about to take back (MALLOC-LEAN).
 __attribute__((destructor)) void AtProcessExit() {
   if (g_exit_report != nullptr) g_exit_report();  // MALLOC-STATS, before teardown
+  if (!san::LeakCheckerMayLook()) return;
   TearDownCallingThread();
   ReapOrphans(kReapAll);  // LIFE-6
   DepotTrim();
