@@ -27,7 +27,8 @@
  *   DEPOT-EVICT (a full depot gives back its oldest batches) and
  *   DEPOT-QUIET (the last worker's exit trims the depot to QUIET_KEEP
  *   blocks) are checked in every run: the batch given back must be the
- *   oldest of its queue (by put order, dseq).
+ *   oldest of its queue (by put order, the ghost dseq; -DNO_EVICT_ORDER
+ *   leaves that one check, and its state, out of the largest run).
  *
  * Model -> C++ (src/):
  *   proctype Thread(me)     a thread calling concalloc; its operations:
@@ -102,9 +103,11 @@ byte top[NT * NC];
  * slot 0 the oldest. */
 byte dblk[NQ * SLOTS * DEPTH];
 byte dcnt[NQ * SLOTS];
-byte dseq[NQ * SLOTS];
-byte nbatch[NQ];
+#ifndef NO_EVICT_ORDER
+byte dseq[NQ * SLOTS];           /* ghost state for DEPOT-EVICT's check */
 byte putseq;
+#endif
+byte nbatch[NQ];
 byte dblocks;
 byte lock[NQ];                   /* 0: free; t + 1: held by thread t */
 /* A thread's hand: blocks it moves outside any list or the depot. */
@@ -205,7 +208,9 @@ inline evict_oldest(q0) {
 #else
   s2 = 0;
 #endif
+#ifndef NO_EVICT_ORDER
   for (i : 0 .. SLOTS - 1) { assert(i >= nbatch[q0] || dseq[q0 * SLOTS + s2] <= dseq[q0 * SLOTS + i] || DEPOT_EVICT) }
+#endif
   for (i : 0 .. DEPTH - 1) {
     if :: i < dcnt[q0 * SLOTS + s2] -> inbackend[dblk[SLOT(q0, s2) + i]] = 1 :: else -> skip fi
   }
@@ -215,13 +220,18 @@ inline evict_oldest(q0) {
     :: i >= s2 && i + 1 < nbatch[q0] ->
        for (j : 0 .. DEPTH - 1) { dblk[SLOT(q0, i) + j] = dblk[SLOT(q0, i + 1) + j] }
        dcnt[q0 * SLOTS + i] = dcnt[q0 * SLOTS + i + 1];
-       dseq[q0 * SLOTS + i] = dseq[q0 * SLOTS + i + 1]
+#ifndef NO_EVICT_ORDER
+       dseq[q0 * SLOTS + i] = dseq[q0 * SLOTS + i + 1];
+#endif
+       skip
     :: else -> skip
     fi
   }
   nbatch[q0]--;
   dcnt[q0 * SLOTS + nbatch[q0]] = 0;
+#ifndef NO_EVICT_ORDER
   dseq[q0 * SLOTS + nbatch[q0]] = 0;
+#endif
   for (j : 0 .. DEPTH - 1) { dblk[SLOT(q0, nbatch[q0]) + j] = 0 }
   s2 = 0
 }
@@ -247,8 +257,10 @@ inline hand_to_depot(q0) {
        dblk[SLOT(q0, nbatch[q0]) + i] = (i < hcnt[me] -> hand[me * HCAP + i] : 0)
      }
      dcnt[q0 * SLOTS + nbatch[q0]] = hcnt[me];
+#ifndef NO_EVICT_ORDER
      dseq[q0 * SLOTS + nbatch[q0]] = putseq;
      putseq++;
+#endif
      dblocks = dblocks + hcnt[me];
      nbatch[q0]++;
      hcnt[me] = 0;
@@ -272,7 +284,9 @@ inline depot_to_list(q0, s0) {
   top[me * NC + c] = dcnt[q0 * SLOTS + s0];
   dblocks = dblocks - dcnt[q0 * SLOTS + s0];
   dcnt[q0 * SLOTS + s0] = 0;
+#ifndef NO_EVICT_ORDER
   dseq[q0 * SLOTS + s0] = 0;
+#endif
   for (i : 0 .. DEPTH - 1) { dblk[SLOT(q0, s0) + i] = 0 }
   nbatch[q0] = s0
 }
