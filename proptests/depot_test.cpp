@@ -38,6 +38,46 @@ void FreeAll(const std::vector<void*>& v) {
   for (void* p : v) concalloc::Free(p);
 }
 
+// A producer thread allocates `blocks` blocks (block i of size(i)) and hands
+// them, through a queue of at most `window`, to a consumer thread that
+// frees them. Returns the producer's backend_allocs (STATS-1).
+template <class SizeFn>
+std::uint64_t HandOff(int blocks, std::size_t window, SizeFn size) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<void*> queue;
+  bool done = false;
+  std::uint64_t producer_backend_allocs = 0;
+  std::thread consumer([&] {
+    for (;;) {
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return !queue.empty() || done; });
+      if (queue.empty()) return;
+      void* p = queue.front();
+      queue.pop_front();
+      cv.notify_all();
+      lock.unlock();
+      concalloc::Free(p);
+    }
+  });
+  std::thread producer([&] {
+    for (int i = 0; i < blocks; ++i) {
+      void* p = concalloc::Alloc(size(i));
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return queue.size() < window; });  // a bounded hand-off
+      queue.push_back(p);
+      cv.notify_all();
+    }
+    producer_backend_allocs = concalloc::GetThreadStats().backend_allocs;
+    std::lock_guard<std::mutex> lock(mu);
+    done = true;
+    cv.notify_all();
+  });
+  producer.join();
+  consumer.join();
+  return producer_backend_allocs;
+}
+
 TEST(Depot, FullListSpillsHalfOfItAsOneBatch) {
   ScopedCountingBackend backend;
   ScopedDepotBudget depot(kBig);
@@ -140,6 +180,25 @@ TEST(Depot, AFullDepotGivesBackItsOldestBatch) {
   concalloc::Free(v[6]);
 }
 
+// INV-DEPOT-BOUND: a lower budget gives back the oldest batches at once.
+TEST(Depot, LoweringTheBudgetGivesBackTheOldestBatches) {
+  ScopedCountingBackend backend;
+  ScopedDepotBudget depot(kBig);
+  ScopedDepth depth(4);
+  std::vector<void*> v = AllocN(12, 100);
+  concalloc::FlushThreadCache();
+  FreeAll(v);  // four batches of two: v3 v2, v5 v4, v7 v6, v9 v8
+  ASSERT_EQ(concalloc::GetGlobalStats().depot_batches, 4u);
+  ASSERT_TRUE(concalloc::SetDepotBudget(2 * BatchOf128(2)));
+  const concalloc::GlobalStats g = concalloc::GetGlobalStats();
+  EXPECT_LE(g.depot_bytes, g.depot_budget) << "INV-DEPOT-BOUND: the lower budget holds";
+  EXPECT_EQ(g.depot_batches, 2u) << "INV-DEPOT-BOUND";
+  EXPECT_TRUE(concalloc::Validate()) << "INV-DEPOT-BOUND";
+  concalloc::FlushThreadCache();
+  EXPECT_EQ(concalloc::Alloc(100), v[9]) << "DEPOT-EVICT: the newest batches stayed";
+  concalloc::Free(v[9]);
+}
+
 // DEPOT-BUDGET: the budget, and nothing else, bounds what the depot holds:
 // 3000 batches of one block fit a budget that has room for them.
 TEST(Depot, OnlyTheBudgetBoundsTheDepot) {
@@ -202,36 +261,9 @@ TEST(Depot, MovingBlocksCostsFewSharedWrites) {
   for (const bool many_classes : {false, true}) {
     const concalloc::GlobalStats g0 = concalloc::GetGlobalStats();
     constexpr int kBlocks = 40000;
-    std::mutex mu;
-    std::condition_variable cv;
-    std::deque<void*> queue;
-    bool done = false;
-    std::thread consumer([&] {
-      for (;;) {
-        std::unique_lock<std::mutex> lock(mu);
-        cv.wait(lock, [&] { return !queue.empty() || done; });
-        if (queue.empty()) return;
-        void* p = queue.front();
-        queue.pop_front();
-        cv.notify_all();
-        lock.unlock();
-        concalloc::Free(p);
-      }
+    HandOff(kBlocks, 256, [&](int i) {
+      return many_classes ? static_cast<std::size_t>(16 * (i % 40) + 8) : std::size_t{64};
     });
-    std::thread producer([&] {
-      for (int i = 0; i < kBlocks; ++i) {
-        void* p = concalloc::Alloc(many_classes ? static_cast<std::size_t>(16 * (i % 40) + 8) : 64);
-        std::unique_lock<std::mutex> lock(mu);
-        cv.wait(lock, [&] { return queue.size() < 256; });
-        queue.push_back(p);
-        cv.notify_all();
-      }
-      std::lock_guard<std::mutex> lock(mu);
-      done = true;
-      cv.notify_all();
-    });
-    producer.join();
-    consumer.join();
     const concalloc::GlobalStats g = concalloc::GetGlobalStats();
     const std::uint64_t moved = g.blocks_moved - g0.blocks_moved;
     const std::uint64_t locks = g.lock_acquisitions - g0.lock_acquisitions;
@@ -280,38 +312,7 @@ TEST(Depot, ProducerConsumerReusesMemoryThroughTheDepot) {
     ScopedCountingBackend backend;
     ScopedDepotBudget depot(budget);
     constexpr int kBlocks = 20000;
-    std::mutex mu;
-    std::condition_variable cv;
-    std::deque<void*> queue;
-    bool done = false;
-    std::uint64_t producer_backend_allocs = 0;
-    std::thread consumer([&] {
-      for (;;) {
-        std::unique_lock<std::mutex> lock(mu);
-        cv.wait(lock, [&] { return !queue.empty() || done; });
-        if (queue.empty()) return;
-        void* p = queue.front();
-        queue.pop_front();
-        cv.notify_all();
-        lock.unlock();
-        concalloc::Free(p);
-      }
-    });
-    std::thread producer([&] {
-      for (int i = 0; i < kBlocks; ++i) {
-        void* p = concalloc::Alloc(64);
-        std::unique_lock<std::mutex> lock(mu);
-        cv.wait(lock, [&] { return queue.size() < 64; });  // a bounded hand-off
-        queue.push_back(p);
-        cv.notify_all();
-      }
-      producer_backend_allocs = concalloc::GetThreadStats().backend_allocs;
-      std::lock_guard<std::mutex> lock(mu);
-      done = true;
-      cv.notify_all();
-    });
-    producer.join();
-    consumer.join();
+    const std::uint64_t producer_backend_allocs = HandOff(kBlocks, 64, [](int) { return 64; });
     if (budget > 0)
       EXPECT_LT(producer_backend_allocs, std::uint64_t{kBlocks} / 2)
           << "DEPOT-REFILL: freed blocks come back to the producer";

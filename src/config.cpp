@@ -4,6 +4,7 @@
 
 #include <concalloc/concalloc.h>
 
+#include "depot.h"
 #include "platform.h"
 
 // BUILD-3: the one definition of this build's switch symbol.
@@ -47,7 +48,13 @@ Setting g_depot_budget{"CONCALLOC_DEPOT_BYTES", kDefaultDepotBytes, kMaxDepotByt
 bool SetCacheDepth(std::size_t depth) noexcept { return detail::g_cache_depth.Set(depth); }
 std::size_t CacheDepth() noexcept { return detail::g_cache_depth.Get(); }
 
-bool SetDepotBudget(std::size_t bytes) noexcept { return detail::g_depot_budget.Set(bytes); }
+// DEPOT-BUDGET: a lower budget gives back the oldest batches until the
+// depot fits it (INV-DEPOT-BOUND).
+bool SetDepotBudget(std::size_t bytes) noexcept {
+  if (!detail::g_depot_budget.Set(bytes)) return false;
+  detail::DepotTrimTo(bytes);
+  return true;
+}
 std::size_t DepotBudget() noexcept { return detail::g_depot_budget.Get(); }
 
 }  // namespace concalloc

@@ -52,6 +52,7 @@ struct alignas(64) Shard {
   std::uint64_t blocks_moved = 0;  // blocks put or taken
   std::uint64_t acquisitions = 0;
   std::uint64_t contended = 0;
+  std::uint64_t budget_rmws = 0;  // of g_depot_bytes, by this shard's holders
   std::uint64_t blocks_trimmed = 0;
 };
 Shard g_shards[kNumClasses][kDepotShards];
@@ -59,7 +60,6 @@ Shard g_shards[kNumClasses][kDepotShards];
 // DEPOT-BUDGET: bytes reserved by the depot's batches, all shards together.
 // One atomic read-modify-write per batch put or taken (DEPOT-COUNTS).
 std::atomic<std::size_t> g_depot_bytes{0};
-std::atomic<std::uint64_t> g_budget_rmws{0};
 
 // DEPOT-LOCK: every read and write of a shard holds its lock (the counts
 // excepted: `nbatches` is also read without it, as a hint).
@@ -76,20 +76,20 @@ void Account(Shard& s, bool contended) {
   if (contended) s.contended += 1;
 }
 
-// Adds `bytes` to the reservation if it stays within `budget` (CAS).
-bool TryReserve(std::size_t bytes, std::size_t budget) {
+// Adds `bytes` to the reservation if it stays within `budget` (CAS); the
+// caller holds shard s's lock (which counts the RMWs).
+bool TryReserve(Shard& s, std::size_t bytes, std::size_t budget) {
   std::size_t held = g_depot_bytes.load(std::memory_order_relaxed);
   do {
-    g_budget_rmws.fetch_add(1, std::memory_order_relaxed);
     if (held + bytes > budget || held + bytes < held) return false;
+    s.budget_rmws += 1;
   } while (!g_depot_bytes.compare_exchange_weak(held, held + bytes, std::memory_order_relaxed));
   return true;
 }
 
-std::size_t ReserveBytes(std::ptrdiff_t delta) {
-  g_budget_rmws.fetch_add(1, std::memory_order_relaxed);
-  return g_depot_bytes.fetch_add(static_cast<std::size_t>(delta), std::memory_order_relaxed) +
-         static_cast<std::size_t>(delta);
+void ReserveBytes(Shard& s, std::ptrdiff_t delta) {
+  s.budget_rmws += 1;
+  g_depot_bytes.fetch_add(static_cast<std::size_t>(delta), std::memory_order_relaxed);
 }
 
 // Unlinks and returns the oldest (or newest) record; the caller holds the
@@ -174,9 +174,9 @@ bool DepotPut(std::size_t cls, Batch batch, const DepotClient& client) noexcept 
         record->batch = batch;
         // DEPOT-BUDGET: reserve the batch's bytes without ever passing the
         // budget; DEPOT-EVICT: make room with this shard's oldest batches.
-        while (!TryReserve(bytes, budget)) {
+        while (!TryReserve(s, bytes, budget)) {
           if constexpr (kMutant == kMutantNoBound) {  // MUT-1: kept past the budget
-            ReserveBytes(static_cast<std::ptrdiff_t>(bytes));
+            ReserveBytes(s, static_cast<std::ptrdiff_t>(bytes));
             break;
           }
           BatchRecord* old = kMutant == kMutantEvictNewest ? s.newest : s.oldest;
@@ -186,7 +186,7 @@ bool DepotPut(std::size_t cls, Batch batch, const DepotClient& client) noexcept 
             break;
           }
           old = UnlinkLocked(s, cls, old == s.oldest);
-          ReserveBytes(-static_cast<std::ptrdiff_t>(BatchBytes(cls, old->batch.count)));
+          ReserveBytes(s, -static_cast<std::ptrdiff_t>(BatchBytes(cls, old->batch.count)));
           s.batches_evicted += 1;
           old->older = evicted;
           evicted = old;
@@ -225,7 +225,7 @@ Batch DepotTake(std::size_t cls, const DepotClient& client) noexcept {
       Account(s, contended);
       if (s.newest == nullptr) continue;
       r = UnlinkLocked(s, cls, /*oldest=*/false);
-      ReserveBytes(-static_cast<std::ptrdiff_t>(BatchBytes(cls, r->batch.count)));
+      ReserveBytes(s, -static_cast<std::ptrdiff_t>(BatchBytes(cls, r->batch.count)));
       s.batches_taken += 1;
       s.blocks_moved += r->batch.count;
       batch = r->batch;
@@ -255,7 +255,7 @@ BatchRecord* TakeOldest(Shard& s, std::size_t cls, std::size_t want, std::size_t
     r->older = list;
     list = r;
   }
-  if (*got > 0) ReserveBytes(-static_cast<std::ptrdiff_t>(*got));
+  if (*got > 0) ReserveBytes(s, -static_cast<std::ptrdiff_t>(*got));
   if (trimming && s.oldest == nullptr) {  // the shard is empty: its records too
     while (BatchRecord* r = s.free_records) {
       s.free_records = r->older;
@@ -320,10 +320,10 @@ GlobalStats DepotStats() noexcept {
       s.blocks_moved += sh.blocks_moved;
       s.lock_acquisitions += sh.acquisitions;
       s.lock_contended += sh.contended;
+      s.budget_rmws += sh.budget_rmws;
       s.blocks_trimmed += sh.blocks_trimmed;
     }
   }
-  s.budget_rmws = g_budget_rmws.load(std::memory_order_relaxed);
   return s;
 }
 
