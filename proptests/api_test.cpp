@@ -338,7 +338,12 @@ TEST(Validate, ReportsACorruptTagWithItsAddress) {
   ExpectValid("VALIDATE-1 before");
   auto* header = static_cast<std::uint64_t*>(p) - 2;
   const std::uint64_t saved = concalloc::test::PeekWord(&header[0]);
-  concalloc::test::PokeWord(&header[0], saved ^ 0x7F);  // a stray write into a cached header
+  // A stray write into a cached header: checked builds check the class and
+  // state bits (HDR-2); hardened release builds keep only the link there,
+  // whose bit 63 says "cached" (HARD-DOUBLE).
+  const concalloc::BuildInfo info = concalloc::GetBuildInfo();
+  const std::uint64_t stray = info.checked ? 0x7F : std::uint64_t{1} << 63;
+  concalloc::test::PokeWord(&header[0], saved ^ stray);
   const concalloc::ValidationResult r = concalloc::Validate();
   ASSERT_FALSE(r) << "VALIDATE-1";
   EXPECT_STREQ(r.clause, "INV-TAG") << "VALIDATE-1";
@@ -353,13 +358,16 @@ TEST(Validate, ReportsABrokenListLink) {
   void* q = concalloc::Alloc(64);
   concalloc::Free(p);
   concalloc::Free(q);  // q -> p
+  // HDR-1: the link is the header's word in checked builds, its tag in
+  // release builds.
+  const int link = concalloc::GetBuildInfo().checked ? 1 : 0;
   auto* header = static_cast<std::uint64_t*>(q) - 2;
-  const std::uint64_t saved = concalloc::test::PeekWord(&header[1]);
-  concalloc::test::PokeWord(&header[1], saved ^ 0x8);  // misaligns the link
+  const std::uint64_t saved = concalloc::test::PeekWord(&header[link]);
+  concalloc::test::PokeWord(&header[link], saved ^ 0x8);  // misaligns the link
   const concalloc::ValidationResult r = concalloc::Validate();
   ASSERT_FALSE(r) << "VALIDATE-1";
   EXPECT_STREQ(r.clause, "INV-LIST") << "VALIDATE-1";
-  concalloc::test::PokeWord(&header[1], saved);
+  concalloc::test::PokeWord(&header[link], saved);
   ExpectValid("VALIDATE-1 after repair");
 }
 
@@ -464,11 +472,11 @@ TEST(Inline, OnlyReleaseBuildsPublishTheCache) {
   concalloc::Free(concalloc::Alloc(16));  // the thread's cache is live
   const concalloc::BuildInfo info = concalloc::GetBuildInfo();
   const bool release = !info.checked && !info.exact_usable_size;
-  EXPECT_EQ(concalloc::abi_v1::tl_front != nullptr, release)
+  EXPECT_EQ(concalloc::abi_v2::tl_front != nullptr, release)
       << "INLINE-2: checked " << info.checked << ", exact usable size "
       << info.exact_usable_size;
   std::thread([] {
-    EXPECT_EQ(concalloc::abi_v1::tl_front, nullptr) << "INLINE-2: a new thread has no cache yet";
+    EXPECT_EQ(concalloc::abi_v2::tl_front, nullptr) << "INLINE-2: a new thread has no cache yet";
   }).join();
 }
 

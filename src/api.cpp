@@ -50,7 +50,7 @@ ValidationResult Validate() noexcept { return detail::ValidateCache(); }
 
 BuildInfo GetBuildInfo() noexcept {
   return {detail::kChecked, detail::MutantName(),
-          detail::san::kExactUsable || detail::san::ToolMode()};
+          detail::san::kExactUsable || detail::san::ToolMode(), detail::kHardened};
 }
 
 }  // namespace concalloc

@@ -22,9 +22,11 @@ namespace concalloc::detail {
 //                    keyed by the process secret, of bits 0-23 and of the
 //                    word as stored (HDR-2)
 //         Checked builds XOR the whole tag with the process secret (HDR-2).
-//   word  cached class block: the link to the next block of its list, that
-//         block's caller address (XORed with the secret in checked builds:
-//         CHK-ENCODE);
+//         Release builds: a cached class block's tag is its link (HARD-LINK,
+//         below), not its class.
+//   word  cached class block, checked builds: the link to the next block of
+//         its list, that block's caller address XORed with the secret
+//         (CHK-ENCODE);
 //         large or aligned block: its usable size; live class block: its
 //         requested size in checked and tool builds (SAN-USABLE), else
 //         whatever it held (release Alloc skips the store).
@@ -32,8 +34,17 @@ namespace concalloc::detail {
 // reader checks them together (ReadTag): a change to any bit of either is
 // seen, unless it happens to keep the 40-bit check right (odds of 2^-40 for
 // a change made without the secret).
-// In release builds a class block's tag is its class index, so Free needs
-// one compare (tag < kNumClasses) to know it is cacheable.
+// In release builds a live class block's tag is its class index, so Free
+// needs one compare (tag < kNumClasses) to know it is cacheable; a cached
+// one's tag is its link, keyed (HARD-LINK):
+//   tag = next ^ key,  key = the process secret with bit 63 set,
+// where next (a user-space address or nullptr) has bit 63 clear. So a
+// cached block's tag has bit 63 set: never a class index, so Free of a
+// cached block never takes the fast path, and its slow path stops it
+// (HARD-DOUBLE); and a link decodes to a value with bit 63 clear unless it
+// was written without the key, which the pop that follows it stops
+// (HARD-LINK). CONCALLOC_HARDENED=OFF: key 0, no checks (the links in
+// clear; what a double free does is then undefined, as in the original).
 struct BlockHeader {
   std::uint64_t tag;
   std::uint64_t word;
@@ -54,8 +65,8 @@ static_assert(kKindAligned >= kNumClasses && kKindLarge >= kNumClasses,
 // very pointers they return and take, with no offset arithmetic. Block is
 // incomplete on purpose: a Block* is never dereferenced, only passed to the
 // accessors below, and must not reach the backend (RawOf gives its address).
-// It is the public abi_v1::Block, which inline callers pop and push (INLINE-1).
-using Block = abi_v1::Block;
+// It is the public abi_v2::Block, which inline callers pop and push (INLINE-1).
+using Block = abi_v2::Block;
 
 CONCALLOC_ALWAYS_INLINE BlockHeader* HeaderAt(const Block* b) noexcept {
   return reinterpret_cast<BlockHeader*>(reinterpret_cast<std::uintptr_t>(b) - kHeaderSize);
@@ -85,6 +96,32 @@ CONCALLOC_ALWAYS_INLINE std::uint64_t LoadWord(const Block* b) noexcept {
 }
 CONCALLOC_ALWAYS_INLINE void StoreWord(Block* b, std::uint64_t v) noexcept {
   san::StoreMeta(&HeaderAt(b)->word, v);
+}
+
+// HARD-LINK, HARD-DOUBLE: release builds, unless under ASan, where
+// LeakSanitizer must read the links in clear (SAN-LEAK), and unless built
+// with CONCALLOC_HARDENED=OFF.
+constexpr bool kLinkInTag = !kChecked;
+constexpr bool kHardened = kLinkInTag && !san::kAsan && CONCALLOC_HARDENED != 0;
+constexpr std::uint64_t kCachedMark = std::uint64_t{1} << 63;
+// The key of release links: per process (the secret, with bit 63 set); 0
+// when not hardened. A thread cache holds a copy (abi_v2::CacheFront::key),
+// which the fast paths use.
+CONCALLOC_ALWAYS_INLINE std::uint64_t LinkKey() noexcept {
+  if constexpr (kHardened) return Secret() | kCachedMark;
+  return 0;
+}
+// HARD-LINK: the pop that follows `link` (a release cached block's tag)
+// ends the process when it was not written with the key; otherwise returns
+// the block it names. (Defined in thread_cache.cpp.)
+[[noreturn]] CONCALLOC_COLD void ForgedLink(const Block* h) noexcept;
+CONCALLOC_ALWAYS_INLINE Block* DecodeTagLink(const Block* h, std::uint64_t tag,
+                                             std::uint64_t key) noexcept {
+  const std::uint64_t next = tag ^ key;
+  if constexpr (kHardened && kMutant != kMutantNoLinkCheck)
+    if (CONCALLOC_UNLIKELY(static_cast<std::int64_t>(next) < 0)) ForgedLink(h);
+  (void)h;
+  return reinterpret_cast<Block*>(static_cast<std::uintptr_t>(next));
 }
 
 // CHK-ENCODE: checked builds XOR links with the secret, except under ASan,
@@ -151,12 +188,38 @@ CONCALLOC_ALWAYS_INLINE Tag ReadTag(const Block* b) noexcept {
 }
 
 // A cached block of class cls now links to `next`. Checked builds rewrite
-// the whole header, so that its check covers the new link.
+// the whole header, so that its check covers the new link; release builds
+// store it keyed in the tag (HARD-LINK).
 CONCALLOC_ALWAYS_INLINE void SetLink(Block* b, std::size_t cls, const Block* next) noexcept {
   if constexpr (kChecked)
     StoreHeader(b, cls, kStateCached, 0, EncodeLink(next));
   else
-    StoreWord(b, EncodeLink(next));
+    StoreTag(b, reinterpret_cast<std::uintptr_t>(next) ^ LinkKey());
+}
+// For the invariant walks, which report rather than stop: the link as
+// stored, decoded, unchecked; and whether a cached block's header says
+// "cached, class c" (checked: INV-TAG in full; hardened release: the tag has
+// bit 63 set, the class is not kept).
+CONCALLOC_ALWAYS_INLINE const Block* PeekLink(const Block* h) noexcept {
+  if constexpr (kChecked) return DecodeLink(LoadWord(h));
+  return reinterpret_cast<const Block*>(static_cast<std::uintptr_t>(LoadTag(h) ^ LinkKey()));
+}
+CONCALLOC_ALWAYS_INLINE bool CachedHeaderOk(const Block* h, std::size_t c) noexcept {
+  if constexpr (kChecked) {
+    const Tag tag = ReadTag(h);
+    return tag.ok && tag.kind == c && tag.state == kStateCached;
+  }
+  (void)c;
+  if constexpr (kHardened) return (LoadTag(h) & kCachedMark) != 0;
+  return true;
+}
+
+// The successor of a cached block on its list or batch, unverified in
+// checked builds (their readers verify first: CHK-LIST); release builds stop
+// a forged link (HARD-LINK).
+CONCALLOC_ALWAYS_INLINE Block* LinkOf(const Block* h) noexcept {
+  if constexpr (kChecked) return DecodeLink(LoadWord(h));
+  return DecodeTagLink(h, LoadTag(h), LinkKey());
 }
 
 // Checked builds (CHK-LIST, CHK-WAF), defined in thread_cache.cpp. Every
@@ -174,7 +237,7 @@ CONCALLOC_NOINLINE Block* CheckedToBackend(Block* h, std::size_t cls) noexcept;
 CONCALLOC_ALWAYS_INLINE Block* NextCached(const Block* h, std::size_t cls) noexcept {
   if constexpr (kChecked) return CheckedFollow(h, cls);
   (void)cls;
-  return DecodeLink(LoadWord(h));
+  return LinkOf(h);
 }
 
 // The caller's bytes in a block of class c.

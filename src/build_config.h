@@ -28,6 +28,9 @@
 #ifndef CONCALLOC_LIBC_BACKEND
 #define CONCALLOC_LIBC_BACKEND 0
 #endif
+#ifndef CONCALLOC_HARDENED
+#define CONCALLOC_HARDENED 1
+#endif
 
 // BUILD-3: every object of a library is built with the same switches. Each
 // library object refers to a symbol named after the switches it was compiled
@@ -35,12 +38,13 @@
 // switches (or none) leaves an undefined reference and the library does not
 // link. (Tests, which are compiled once and linked against several builds,
 // define CONCALLOC_TEST_OBJECT and refer to nothing.)
-#define CONCALLOC_CONFIG_NAME5(c, a, w, v, l, m) \
-  concalloc_build_config_checked##c##_asserts##a##_walks##w##_valgrind##v##_libc##l##_mutant##m
-#define CONCALLOC_CONFIG_NAME(c, a, w, v, l, m) CONCALLOC_CONFIG_NAME5(c, a, w, v, l, m)
+#define CONCALLOC_CONFIG_NAME5(c, a, w, v, l, h, m)                                   \
+  concalloc_build_config_checked##c##_asserts##a##_walks##w##_valgrind##v##_libc##l##_hardened##h##_mutant##m
+#define CONCALLOC_CONFIG_NAME(c, a, w, v, l, h, m) CONCALLOC_CONFIG_NAME5(c, a, w, v, l, h, m)
 #define CONCALLOC_CONFIG_SYMBOL                                                       \
   CONCALLOC_CONFIG_NAME(CONCALLOC_CHECKED, CONCALLOC_ASSERTS, CONCALLOC_INVARIANT_WALKS, \
-                        CONCALLOC_VALGRIND, CONCALLOC_LIBC_BACKEND, CONCALLOC_MUTANT)
+                        CONCALLOC_VALGRIND, CONCALLOC_LIBC_BACKEND, CONCALLOC_HARDENED,   \
+                        CONCALLOC_MUTANT)
 extern "C" const char CONCALLOC_CONFIG_SYMBOL;
 #ifndef CONCALLOC_TEST_OBJECT
 [[gnu::used]] static const char* const concalloc_config_of_this_object = &CONCALLOC_CONFIG_SYMBOL;
@@ -88,6 +92,10 @@ enum Mutant : int {
   kMutantNoQuiet = 23,      // the depot keeps what exited threads left in
                             // it when the process is down to one thread
                             // (DEPOT-QUIET)
+  kMutantNoLinkCheck = 24,  // a pop follows a freed block's link without
+                            // checking it (HARD-LINK)
+  kMutantNoDoubleFreeCheck = 25,  // Free of a block that is already cached
+                                  // is ignored, not reported (HARD-DOUBLE)
 };
 constexpr Mutant kMutant = static_cast<Mutant>(CONCALLOC_MUTANT);
 constexpr const char* MutantName() {
@@ -115,6 +123,8 @@ constexpr const char* MutantName() {
     case kMutantEvictNewest: return "evict_newest";
     case kMutantNoBound: return "no_bound";
     case kMutantNoQuiet: return "no_quiet";
+    case kMutantNoLinkCheck: return "no_link_check";
+    case kMutantNoDoubleFreeCheck: return "no_double_free_check";
     default: return "";
   }
 }

@@ -132,7 +132,7 @@ void FreeChain(Block* h, std::uint32_t count, std::size_t cls) noexcept {
   const Backend& backend = CurrentBackend();
   for (std::uint32_t k = 0; k < count && h != nullptr; ++k) {
     Block* next = kChecked && kMutant != kMutantTrimUnverified ? CheckedToBackend(h, cls)
-                                                               : DecodeLink(LoadWord(h));  // CHK-WAF
+                                                               : LinkOf(h);  // CHK-WAF, HARD-LINK
     backend.free(RawOf(h));
     h = next;
   }
@@ -333,7 +333,7 @@ std::uint32_t ChainLength(const Block* h, std::uint32_t limit) noexcept {
     if ((reinterpret_cast<std::uintptr_t>(h) & (kAlignment - 1)) != 0) return limit + 1;
     if (!ReadTag(h).ok) return limit + 1;  // HDR-2: its link cannot be trusted
     ++n;
-    h = DecodeLink(LoadWord(h));
+    h = PeekLink(h);
   }
   return n;
 }
@@ -352,9 +352,8 @@ ValidationResult ValidateDepot() noexcept {
         const Batch& b = r->batch;
         if (ChainLength(b.head, b.count) != b.count)
           return {"INV-DEPOT", b.head, "a depot batch's chain does not have its count"};
-        for (const Block* h = b.head; h != nullptr; h = DecodeLink(LoadWord(h))) {
-          const Tag tag = ReadTag(h);
-          if (!tag.ok || tag.kind != c || (kChecked && tag.state != kStateCached))
+        for (const Block* h = b.head; h != nullptr; h = PeekLink(h)) {
+          if (!CachedHeaderOk(h, c))
             return {"INV-DEPOT", h, "a depot block is not tagged as cached in its class"};
         }
         shard_bytes += BatchBytes(c, b.count);

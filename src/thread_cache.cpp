@@ -24,7 +24,7 @@ __thread CacheState tl_state CONCALLOC_STATIC_TLS = CacheState::kUnborn;
 
 // INLINE-2: stays null unless kPublishInline; then it is tl_cache while the
 // thread's cache is live.
-__thread concalloc::abi_v1::CacheFront* concalloc::abi_v1::tl_front CONCALLOC_STATIC_TLS = nullptr;
+__thread concalloc::abi_v2::CacheFront* concalloc::abi_v2::tl_front CONCALLOC_STATIC_TLS = nullptr;
 
 namespace concalloc::detail {
 
@@ -201,9 +201,10 @@ ThreadCache* LiveCache() noexcept {
     return nullptr;
   }
   ResetBins(*tc);
+  tc->key = LinkKey();  // HARD-LINK: what the fast paths key links with
   Register(tc);
   tl_cache = tc;
-  if constexpr (kPublishInline) abi_v1::tl_front = tc;  // INLINE-2
+  if constexpr (kPublishInline) abi_v2::tl_front = tc;  // INLINE-2
   tl_state = CacheState::kLive;
   ReapOrphans(kReapPerNewCache);
   return tc;
@@ -216,7 +217,7 @@ void FlushList(ThreadCache& tc, std::size_t c) noexcept {
   const std::uint32_t count = tc.limit[c] - tc.room[c];
   Block* h = tc.head[c];
   for (std::uint32_t k = 0; k < count && h != nullptr; ++k) {
-    Block* next = kChecked ? CheckedToBackend(h, c) : DecodeLink(LoadWord(h));  // CHK-WAF
+    Block* next = kChecked ? CheckedToBackend(h, c) : LinkOf(h);  // CHK-WAF, HARD-LINK
     if (kMutant != kMutantLostBlock || k != 0) backend.free(RawOf(h));
     h = next;
   }
@@ -295,7 +296,7 @@ void TearDownCallingThread() noexcept {
   ThreadCache* tc = tl_state == CacheState::kLive ? tl_cache : nullptr;
   tl_state = CacheState::kDead;
   tl_cache = &g_no_cache;
-  abi_v1::tl_front = nullptr;  // INLINE-2
+  abi_v2::tl_front = nullptr;  // INLINE-2
   if (tc != nullptr) {
     const std::size_t caches_left = Unregister(tc);  // LIFE-6
     platform::ReleaseLifeToken(tc->token);
@@ -413,6 +414,9 @@ void* AllocSmallSlow(std::size_t size) noexcept(!kThrows) {
   // CACHE-2: the list is empty (a cache created just now is empty too).
   const std::size_t cls = ClassOfSize(size);
   ThreadCache* tc = LiveCache();
+  // HARD-LINK: the fast path leaves a list whose top's link does not decode
+  // to here; following it stops the process.
+  if (kHardened && tc != nullptr && tc->head[cls] != nullptr) (void)LinkOf(tc->head[cls]);
   if (tc != nullptr) {
     tc->misses += 1;
     // DEPOT-REFILL; DEPOT-PROGRESS: an empty depot sends Alloc on to the
@@ -481,6 +485,13 @@ void* AllocAlignedSlow(std::size_t size, std::size_t alignment) noexcept(!kThrow
 
 void FreeSlow(Block* h) noexcept {
   if (san::ToolMode()) return ToolFree(h);  // SAN-DIRECT
+  // HARD-DOUBLE: a cached block's tag is its keyed link, bit 63 set; no
+  // live block's tag has it.
+  if constexpr (kHardened)
+    if (CONCALLOC_UNLIKELY((LoadTag(h) & kCachedMark) != 0)) {
+      if constexpr (kMutant == kMutantNoDoubleFreeCheck) return;
+      Die("HARD-DOUBLE", UserOf(h), "double free: the block is already free (cached)");
+    }
   const Tag tag = ReadTag(h);
   ThreadCache* tc = LiveCache();  // a thread's first Free creates its cache
   const Backend& backend = CurrentBackend();
@@ -518,6 +529,11 @@ template void* AllocAlignedSlow<true>(std::size_t, std::size_t);
 template void* AllocSmallSlow<false>(std::size_t) noexcept;
 template void* AllocLarge<false>(std::size_t) noexcept;
 template void* AllocAlignedSlow<false>(std::size_t, std::size_t) noexcept;
+
+void ForgedLink(const Block* h) noexcept {
+  Die("HARD-LINK", UserOf(h),
+      "a freed block's list link was overwritten (it does not decode with the key)");
+}
 
 // ---- Checked builds (CHK-*) ----
 
@@ -656,8 +672,7 @@ ValidationResult CheckInvCacheBound(const ThreadCache& tc, std::size_t c) noexce
 }
 
 ValidationResult CheckInvTag(const Block* h, std::size_t c) noexcept {
-  const Tag tag = ReadTag(h);
-  if (!tag.ok || tag.kind != c || (kChecked && tag.state != kStateCached))
+  if (!CachedHeaderOk(h, c))
     return {"INV-TAG", h, "a cached block is not tagged as cached in its class"};
   return kValid;
 }
@@ -684,11 +699,11 @@ ValidationResult CheckInvList(const ThreadCache& tc, std::size_t c) noexcept {
     if ((reinterpret_cast<std::uintptr_t>(h) & (kAlignment - 1)) != 0)
       return {"INV-LIST", h, "a list link is not 16-aligned"};
     // (checked before the tag, whose check covers the link too: HDR-2)
-    if ((reinterpret_cast<std::uintptr_t>(DecodeLink(LoadWord(h))) & (kAlignment - 1)) != 0)
+    if ((reinterpret_cast<std::uintptr_t>(PeekLink(h)) & (kAlignment - 1)) != 0)
       return {"INV-LIST", h, "a list link is not 16-aligned"};
     if (ValidationResult r = CheckInvTag(h, c); !r) return r;
     if (ValidationResult r = CheckInvFill(h, c); !r) return r;
-    h = DecodeLink(LoadWord(h));
+    h = PeekLink(h);
   }
   if (h != nullptr) return {"INV-LIST", h, "a list is longer than its count (or has a cycle)"};
   return kValid;

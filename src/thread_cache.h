@@ -25,7 +25,7 @@ enum class CacheState : std::uint32_t { kUnborn = 0, kCreating = 1, kLive = 2, k
 // fields with the class index itself (scaled addressing, no multiply: FAST-1)
 // and the hot arrays of all 96 classes take 1.1 KiB. They and the fast
 // paths' two counters (hits, frees: one each for all classes) are the public
-// abi_v1::CacheFront, which inline callers use too (INLINE-3).
+// abi_v2::CacheFront, which inline callers use too (INLINE-3).
 // For every class c, with count(c) = limit[c] - room[c]:
 //   INV-LIST:        from head[c], the links reach nullptr after exactly
 //                    count(c) blocks, each 16-aligned (no cycle).
@@ -39,7 +39,7 @@ enum class CacheState : std::uint32_t { kUnborn = 0, kCreating = 1, kLive = 2, k
 // CheckInvStats in thread_cache.cpp, run by Validate (VALIDATE-1).
 // Touched by its own thread only (CACHE-1). Its memory comes from the
 // default backend and is reachable from TLS, so leak checkers scan it.
-struct alignas(64) ThreadCache : abi_v1::CacheFront {
+struct alignas(64) ThreadCache : abi_v2::CacheFront {
   // room[c], head[c], hits, frees: from CacheFront, at offset 0
   std::uint32_t depth;  // CONF-DEPTH: the bound in force
   bool depot;           // DEPOT-BUDGET was not 0 when the limits were set
@@ -87,13 +87,13 @@ static_assert(MaxCacheBytes(32, false) == 32 * SumOfClassSizes(),
 // The calling thread's cache. Before the thread has one (unborn) and after it
 // is torn down (dead) this points to g_no_cache, whose heads are all null and
 // rooms all 0, so both fast paths fall through to the slow path without a
-// state test. Initial-exec TLS, like tl_state and abi_v1::tl_front: 24
+// state test. Initial-exec TLS, like tl_state and abi_v2::tl_front: 24
 // bytes in all (FAST-2), dlopen-safe.
 extern ThreadCache g_no_cache;
 extern __thread ThreadCache* tl_cache CONCALLOC_STATIC_TLS;
 extern __thread CacheState tl_state CONCALLOC_STATIC_TLS;
 
-// INLINE-2: inline callers (abi_v1::tl_front) get the live cache only where
+// INLINE-2: inline callers (abi_v2::tl_front) get the live cache only where
 // its fast path has no checks and no tool hooks: release builds, TSan's
 // included. Checked, ASan and memcheck builds leave tl_front null, so inline
 // callers always take Alloc and Free, with their checks and hooks.
@@ -137,8 +137,8 @@ CONCALLOC_ALWAYS_INLINE void LinkOnTop(ThreadCache& tc, Block* b, std::size_t cl
   tc.room[cls] = room;
   if constexpr (kChecked)
     CheckedPutOnList(b, cls, tc.head[cls]);
-  else
-    StoreWord(b, EncodeLink(tc.head[cls]));
+  else  // HARD-LINK: the tag becomes the keyed link (tc.key == LinkKey())
+    StoreTag(b, reinterpret_cast<std::uintptr_t>(tc.head[cls]) ^ (kHardened ? tc.key : 0));
   tc.head[cls] = b;
   san::BlockCached(UserOf(b), UserBytes(cls));  // SAN-CACHED
 }
@@ -154,10 +154,14 @@ CONCALLOC_ALWAYS_INLINE void PushBlock(ThreadCache& tc, Block* b, std::size_t cl
 CONCALLOC_ALWAYS_INLINE void* PopBlock(ThreadCache& tc, Block* b, std::size_t cls,
                                        std::size_t requested) noexcept {
   san::BlockOpen(UserOf(b), UserBytes(cls));
-  if constexpr (kChecked)
+  if constexpr (kChecked) {
     tc.head[cls] = CheckedTakeFromList(b, cls, requested);
-  else
-    tc.head[cls] = DecodeLink(LoadWord(b));
+  } else {
+    // HARD-LINK: the keyed link decodes (else the process stops), and the
+    // tag is the class again.
+    tc.head[cls] = DecodeTagLink(b, LoadTag(b), kHardened ? tc.key : 0);
+    StoreTag(b, cls);
+  }
   tc.room[cls] += 1;
   if constexpr (kMutant == kMutantFastPathAtomic)
     __atomic_fetch_add(&tc.hits, 1, __ATOMIC_RELAXED);
@@ -179,7 +183,14 @@ CONCALLOC_ALWAYS_INLINE void* AllocFast(std::size_t size) noexcept(!kThrows) {
     const std::size_t cls = ClassOfSize(size);
     ThreadCache& tc = *tl_cache;
     Block* b = tc.head[cls];
-    if (CONCALLOC_LIKELY(b != nullptr)) return PopBlock(tc, b, cls, size);  // CACHE-2
+    if (CONCALLOC_LIKELY(b != nullptr)) {  // CACHE-2
+      // HARD-LINK: a link that does not decode goes to the slow path, which
+      // stops it (a tail jump; the fast path makes no call: FAST-1).
+      if constexpr (kHardened && kMutant != kMutantNoLinkCheck)
+        if (CONCALLOC_UNLIKELY(static_cast<std::int64_t>(LoadTag(b) ^ tc.key) < 0))
+          return AllocSmallSlow<kThrows>(size);
+      return PopBlock(tc, b, cls, size);
+    }
     return AllocSmallSlow<kThrows>(size);
   }
   return AllocLarge<kThrows>(size);

@@ -147,6 +147,8 @@ struct BuildInfo {
   const char* mutant;      // non-empty only in the project's own mutant builds
   bool exact_usable_size;  // SAN-USABLE: ASan or memcheck build, UsableSize
                            // is the requested size
+  bool hardened;           // HARD-LINK, HARD-DOUBLE: keyed links, double
+                           // frees stopped (release builds by default)
 };
 CONCALLOC_API BuildInfo GetBuildInfo() noexcept;
 

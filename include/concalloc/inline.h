@@ -9,9 +9,10 @@
 //
 // The price is an ABI: the caller's code knows the layout below (the size
 // classes, the front of the thread cache, the block header). It is versioned
-// by the namespace abi_v1; a change of layout renames it, so that a program
+// by the namespace abi_v2; a change of layout renames it, so that a program
 // built against another layout fails to link instead of corrupting memory
-// (INLINE-3). Define CONCALLOC_NO_INLINE_FAST_PATH (for the whole program)
+// (INLINE-3). (abi_v1 kept a cached block's link in the header's second
+// word, in clear; abi_v2 keeps it keyed in the first, HARD-LINK.) Define CONCALLOC_NO_INLINE_FAST_PATH (for the whole program)
 // to make InlineAlloc/InlineFree plain calls and depend on no layout.
 #ifndef CONCALLOC_INLINE_H
 #define CONCALLOC_INLINE_H
@@ -27,7 +28,7 @@ namespace concalloc {
 CONCALLOC_API void* Alloc(std::size_t size);
 CONCALLOC_API void Free(void* p) noexcept;
 
-namespace abi_v1 {
+namespace abi_v2 {
 
 // HDR-1: every block starts with a 16-byte header; the caller's bytes follow,
 // so they keep the backend's 16-byte alignment.
@@ -79,9 +80,12 @@ constexpr std::size_t ClassOfSize(std::size_t size) noexcept {
   return kClassOfGranule[(size + kHeaderSize + 15) >> 4];
 }
 
-// A block, named by the caller's address; its header is the 16 bytes below:
-// word 0 the tag (in release builds a class block's tag is its class index),
-// word 1 the link to the next block of its list while it is cached (HDR-1).
+// A block, named by the caller's address; its header is the 16 bytes below
+// (HDR-1). Word 0, the tag: a live class block's is its class index; a
+// cached one's is its link, the next block of its list XORed with the key
+// (CacheFront::key, bit 63 set), so that it is never a class index
+// (HARD-DOUBLE) and a link written without the key decodes with bit 63 set
+// (HARD-LINK). Word 1 is not used by the fast paths.
 struct Block;
 using Word = std::uint64_t __attribute__((may_alias));
 
@@ -93,11 +97,14 @@ using Word = std::uint64_t __attribute__((may_alias));
 // per-class counter's read-modify-write is indexed, and the processor then
 // chains each Free's counter update to the last one's through memory (a
 // quarter of the demo's time); at a fixed address it does not.
+// key: what links are XORed with (HARD-LINK): per process, bit 63 set; 0
+// in builds with CONCALLOC_HARDENED=OFF.
 struct CacheFront {
   std::uint32_t room[kNumClasses];
   Block* head[kNumClasses];
   std::uint64_t hits;
   std::uint64_t frees;
+  std::uint64_t key;
 };
 
 // INLINE-2: the calling thread's cache, published to inline callers; null
@@ -107,22 +114,27 @@ struct CacheFront {
 // (FAST-2): no call to reach it, in the shared library too.
 extern CONCALLOC_API __thread CacheFront* tl_front __attribute__((tls_model("initial-exec")));
 
-}  // namespace abi_v1
+}  // namespace abi_v2
 
 #ifndef CONCALLOC_NO_INLINE_FAST_PATH
 inline namespace inline_hits {
 
 // INLINE-1, fast path contract: a block popped from the calling thread's list
 // of the size's class, else a call to Alloc; no call, lock or atomic RMW.
+// A link that does not decode (HARD-LINK) is left to Alloc, which stops it.
 inline __attribute__((always_inline)) void* InlineAlloc(std::size_t size) {
-  using namespace abi_v1;
+  using namespace abi_v2;
   if (__builtin_expect(size <= kMaxSmallSize, 1)) {
     const std::size_t cls = ClassOfSize(size);
     CacheFront* tc = tl_front;
     if (__builtin_expect(tc != nullptr, 1)) {
       Block* b = tc->head[cls];
-      if (__builtin_expect(b != nullptr, 1)) {  // CACHE-2
-        tc->head[cls] = reinterpret_cast<Block*>(reinterpret_cast<const Word*>(b)[-1]);
+      Word* h = reinterpret_cast<Word*>(b) - 2;
+      std::uint64_t next;
+      if (__builtin_expect(b != nullptr, 1) &&  // CACHE-2
+          __builtin_expect(static_cast<std::int64_t>(next = h[0] ^ tc->key) >= 0, 1)) {
+        tc->head[cls] = reinterpret_cast<Block*>(next);
+        h[0] = cls;
         tc->room[cls] += 1;
 #ifndef CONCALLOC_MUTANT_INLINE_UNCOUNTED  // MUT-1: the project's own tests only
         tc->hits += 1;
@@ -138,7 +150,7 @@ inline __attribute__((always_inline)) void* InlineAlloc(std::size_t size) {
 // thread's list when it has room, else a call to Free; no call, lock or
 // atomic RMW.
 inline __attribute__((always_inline)) void InlineFree(void* p) noexcept {
-  using namespace abi_v1;
+  using namespace abi_v2;
   CacheFront* tc = tl_front;
   if (__builtin_expect(tc != nullptr && p != nullptr, 1)) {
     Word* h = reinterpret_cast<Word*>(p) - 2;
@@ -148,7 +160,7 @@ inline __attribute__((always_inline)) void InlineFree(void* p) noexcept {
         __builtin_expect(!__builtin_sub_overflow(tc->room[cls], 1u, &room), 1)) {
       tc->room[cls] = room;
       tc->frees += 1;
-      h[1] = reinterpret_cast<std::uintptr_t>(tc->head[cls]);
+      h[0] = reinterpret_cast<std::uintptr_t>(tc->head[cls]) ^ tc->key;
       tc->head[cls] = static_cast<Block*>(p);
       return;
     }
