@@ -64,7 +64,7 @@ void ResetBins(ThreadCache& tc) noexcept {
   tc.depth = depth;
   tc.depot = DepotBudgetBytes() > 0;
   for (std::size_t c = 0; c < kNumClasses; ++c) {
-    CONCALLOC_ASSERT(tc.head[c] == nullptr, "FLUSH-1", tc.head[c], "resetting a non-empty list");
+    CONCALLOC_ASSERT(Head(tc, c) == nullptr, "FLUSH-1", Head(tc, c), "resetting a non-empty list");
     const std::uint32_t limit = ListLimit(c, depth, tc.depot);
     tc.limit[c] = kMutant == kMutantCacheBound ? limit + 1 : limit;
     tc.room[c] = tc.limit[c];
@@ -200,8 +200,9 @@ ThreadCache* LiveCache() noexcept {
     tl_state = CacheState::kUnborn;
     return nullptr;
   }
-  ResetBins(*tc);
   tc->key = LinkKey();  // HARD-LINK: what the fast paths key links with
+  for (std::size_t c = 0; c < kNumClasses; ++c) SetHead(*tc, c, nullptr);
+  ResetBins(*tc);
   Register(tc);
   tl_cache = tc;
   if constexpr (kPublishInline) abi_v2::tl_front = tc;  // INLINE-2
@@ -215,13 +216,13 @@ void FlushList(ThreadCache& tc, std::size_t c) noexcept {
   const Backend& backend = CurrentBackend();
   // Walk count blocks exactly, so that a corrupt list cannot loop forever.
   const std::uint32_t count = tc.limit[c] - tc.room[c];
-  Block* h = tc.head[c];
+  Block* h = Head(tc, c);
   for (std::uint32_t k = 0; k < count && h != nullptr; ++k) {
     Block* next = kChecked ? CheckedToBackend(h, c) : LinkOf(h);  // CHK-WAF, HARD-LINK
     if (kMutant != kMutantLostBlock || k != 0) backend.free(RawOf(h));
     h = next;
   }
-  tc.head[c] = nullptr;
+  SetHead(tc, c, nullptr);
   tc.room[c] = tc.limit[c];
   tc.flushed[c] += count;
   tc.backend_frees += count;
@@ -234,8 +235,8 @@ void DrainBins(ThreadCache& tc, bool to_depot) noexcept {
   for (std::size_t c = 0; c < kNumClasses; ++c) {
     const std::uint32_t count = tc.limit[c] - tc.room[c];
     if (count == 0) continue;
-    if (depot && DepotPut(c, {tc.head[c], count}, tc.client)) {
-      tc.head[c] = nullptr;
+    if (depot && DepotPut(c, {Head(tc, c), count}, tc.client)) {
+      SetHead(tc, c, nullptr);
       tc.room[c] = tc.limit[c];
       tc.to_depot[c] += count;
     } else {
@@ -250,10 +251,10 @@ void DrainBins(ThreadCache& tc, bool to_depot) noexcept {
 bool SpillBatch(ThreadCache& tc, std::size_t cls) noexcept {
   if (tc.limit[cls] == 0 || DepotBudgetBytes() == 0) return false;
   const std::uint32_t n = tc.limit[cls] / 2 > 0 ? tc.limit[cls] / 2 : 1;
-  Block* head = tc.head[cls];
+  Block* head = Head(tc, cls);
   Block* last = head;
   for (std::uint32_t k = 1; k < n; ++k) last = NextCached(last, cls);  // CHK-LIST
-  tc.head[cls] = NextCached(last, cls);
+  SetHead(tc, cls, NextCached(last, cls));
   SetLink(last, cls, nullptr);
   tc.room[cls] += n;
   if (DepotPut(cls, {head, n}, tc.client)) {
@@ -285,7 +286,7 @@ bool RefillFromDepot(ThreadCache& tc, std::size_t cls) noexcept {
       tc.backend_frees += rest.count;
     }
   }
-  tc.head[cls] = batch.head;
+  SetHead(tc, cls, batch.head);
   tc.room[cls] -= batch.count;
   if constexpr (kMutant != kMutantStats) tc.refilled[cls] += batch.count;
   return true;
@@ -416,13 +417,15 @@ void* AllocSmallSlow(std::size_t size) noexcept(!kThrows) {
   ThreadCache* tc = LiveCache();
   // HARD-LINK: the fast path leaves a list whose top's link does not decode
   // to here; following it stops the process.
-  if (kHardened && tc != nullptr && tc->head[cls] != nullptr) (void)LinkOf(tc->head[cls]);
+  if (kHardened && tc != nullptr && (Head(*tc, cls) != nullptr))
+    if (static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(Head(*tc, cls))) < 0)
+      ForgedLink(Head(*tc, cls));
   if (tc != nullptr) {
     tc->misses += 1;
     // DEPOT-REFILL; DEPOT-PROGRESS: an empty depot sends Alloc on to the
     // backend, never to wait for another thread's batch.
     if (RefillFromDepot(*tc, cls)) {
-      void* p = PopBlock(*tc, tc->head[cls], cls, size);
+      void* p = PopBlock(*tc, Head(*tc, cls), cls, size);
       RunInvariantWalk();
       return p;
     }
@@ -433,8 +436,8 @@ void* AllocSmallSlow(std::size_t size) noexcept(!kThrows) {
                  : nullptr;
   if (CONCALLOC_UNLIKELY(h == nullptr)) {
     // ALLOC-4, unless the fill got blocks before the backend failed.
-    if (tc == nullptr || tc->head[cls] == nullptr) return Fail(kThrows);
-    void* p = PopBlock(*tc, tc->head[cls], cls, size);
+    if (tc == nullptr || Head(*tc, cls) == nullptr) return Fail(kThrows);
+    void* p = PopBlock(*tc, Head(*tc, cls), cls, size);
     RunInvariantWalk();
     return p;
   }
@@ -667,7 +670,7 @@ constexpr ValidationResult kValid{nullptr, nullptr, nullptr};
 ValidationResult CheckInvCacheBound(const ThreadCache& tc, std::size_t c) noexcept {
   if (tc.room[c] > tc.limit[c] ||
       tc.limit[c] - tc.room[c] > ListLimit(c, tc.depth, tc.depot))
-    return {"INV-CACHE-BOUND", tc.head[c], "a list holds more blocks than the cache depth"};
+    return {"INV-CACHE-BOUND", Head(tc, c), "a list holds more blocks than the cache depth"};
   return kValid;
 }
 
@@ -693,9 +696,9 @@ ValidationResult CheckInvFill(const Block* h, std::size_t c) noexcept {
 // INV-TAG and INV-FILL on each block on the way.
 ValidationResult CheckInvList(const ThreadCache& tc, std::size_t c) noexcept {
   const std::uint32_t count = tc.limit[c] - tc.room[c];
-  const Block* h = tc.head[c];
+  const Block* h = Head(tc, c);
   for (std::uint32_t k = 0; k < count; ++k) {
-    if (h == nullptr) return {"INV-LIST", tc.head[c], "a list is shorter than its count"};
+    if (h == nullptr) return {"INV-LIST", Head(tc, c), "a list is shorter than its count"};
     if ((reinterpret_cast<std::uintptr_t>(h) & (kAlignment - 1)) != 0)
       return {"INV-LIST", h, "a list link is not 16-aligned"};
     // (checked before the tag, whose check covers the link too: HDR-2)

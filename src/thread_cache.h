@@ -128,6 +128,20 @@ CONCALLOC_NOINLINE std::uint64_t CheckedKindOfFreed(const void* p) noexcept;
 // (cached, linked to next) (CHK-FILL).
 CONCALLOC_NOINLINE void CheckedPutOnList(Block* h, std::size_t cls, const Block* next) noexcept;
 
+// HARD-LINK: head[c] holds list c's top keyed (top ^ key, key 0 when not
+// hardened, as in checked builds), as its blocks' tags hold their links.
+CONCALLOC_ALWAYS_INLINE std::uint64_t KeyOf(const ThreadCache& tc) noexcept {
+  return kHardened ? tc.key : 0;
+}
+// List c's top, decoded (unchecked: a forged top is stopped where it is
+// followed, LinkOf and AllocFast).
+CONCALLOC_ALWAYS_INLINE Block* Head(const ThreadCache& tc, std::size_t c) noexcept {
+  return reinterpret_cast<Block*>(static_cast<std::uintptr_t>(tc.head[c] ^ KeyOf(tc)));
+}
+CONCALLOC_ALWAYS_INLINE void SetHead(ThreadCache& tc, std::size_t c, const Block* top) noexcept {
+  tc.head[c] = reinterpret_cast<std::uintptr_t>(top) ^ KeyOf(tc);
+}
+
 // Puts b (a live block of class cls) on top of list cls, which then has
 // `room` more places (the caller has checked that it had one); counts
 // nothing.
@@ -136,10 +150,10 @@ CONCALLOC_ALWAYS_INLINE void LinkOnTop(ThreadCache& tc, Block* b, std::size_t cl
   san::BlockIn(UserOf(b), UserBytes(cls));  // SAN-FREE
   tc.room[cls] = room;
   if constexpr (kChecked)
-    CheckedPutOnList(b, cls, tc.head[cls]);
-  else  // HARD-LINK: the tag becomes the keyed link (tc.key == LinkKey())
-    StoreTag(b, reinterpret_cast<std::uintptr_t>(tc.head[cls]) ^ (kHardened ? tc.key : 0));
-  tc.head[cls] = b;
+    CheckedPutOnList(b, cls, Head(tc, cls));
+  else  // HARD-LINK: the tag becomes the keyed link, the keyed top as it is
+    StoreTag(b, tc.head[cls]);
+  SetHead(tc, cls, b);
   san::BlockCached(UserOf(b), UserBytes(cls));  // SAN-CACHED
 }
 
@@ -155,11 +169,11 @@ CONCALLOC_ALWAYS_INLINE void* PopBlock(ThreadCache& tc, Block* b, std::size_t cl
                                        std::size_t requested) noexcept {
   san::BlockOpen(UserOf(b), UserBytes(cls));
   if constexpr (kChecked) {
-    tc.head[cls] = CheckedTakeFromList(b, cls, requested);
+    SetHead(tc, cls, CheckedTakeFromList(b, cls, requested));
   } else {
-    // HARD-LINK: the keyed link decodes (else the process stops), and the
-    // tag is the class again.
-    tc.head[cls] = DecodeTagLink(b, LoadTag(b), kHardened ? tc.key : 0);
+    // HARD-LINK: the keyed link becomes the keyed top as it is (the next
+    // pop decodes and checks it), and the tag is the class again.
+    tc.head[cls] = LoadTag(b);
     StoreTag(b, cls);
   }
   tc.room[cls] += 1;
@@ -182,12 +196,13 @@ CONCALLOC_ALWAYS_INLINE void* AllocFast(std::size_t size) noexcept(!kThrows) {
   if (CONCALLOC_LIKELY(size <= kMaxSmallSize)) {
     const std::size_t cls = ClassOfSize(size);
     ThreadCache& tc = *tl_cache;
-    Block* b = tc.head[cls];
+    Block* b = Head(tc, cls);
     if (CONCALLOC_LIKELY(b != nullptr)) {  // CACHE-2
-      // HARD-LINK: a link that does not decode goes to the slow path, which
-      // stops it (a tail jump; the fast path makes no call: FAST-1).
+      // HARD-LINK: a top that does not decode (a forged link, made the top
+      // by the last pop) goes to the slow path, which stops it (a tail
+      // jump; the fast path makes no call: FAST-1).
       if constexpr (kHardened && kMutant != kMutantNoLinkCheck)
-        if (CONCALLOC_UNLIKELY(static_cast<std::int64_t>(LoadTag(b) ^ tc.key) < 0))
+        if (CONCALLOC_UNLIKELY(static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(b)) < 0))
           return AllocSmallSlow<kThrows>(size);
       return PopBlock(tc, b, cls, size);
     }

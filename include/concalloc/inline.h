@@ -98,10 +98,13 @@ using Word = std::uint64_t __attribute__((may_alias));
 // chains each Free's counter update to the last one's through memory (a
 // quarter of the demo's time); at a fixed address it does not.
 // key: what links are XORed with (HARD-LINK): per process, bit 63 set; 0
-// in builds with CONCALLOC_HARDENED=OFF.
+// in builds with CONCALLOC_HARDENED=OFF. head[c] is the list's top keyed
+// the same way (top ^ key; an empty list's is key), so that a pop copies
+// its top's tag to head[c] and a push copies head[c] to its block's tag,
+// with no XOR between the two stores and loads a push-pop chain waits on.
 struct CacheFront {
   std::uint32_t room[kNumClasses];
-  Block* head[kNumClasses];
+  std::uint64_t head[kNumClasses];
   std::uint64_t hits;
   std::uint64_t frees;
   std::uint64_t key;
@@ -128,18 +131,17 @@ inline __attribute__((always_inline)) void* InlineAlloc(std::size_t size) {
     const std::size_t cls = ClassOfSize(size);
     CacheFront* tc = tl_front;
     if (__builtin_expect(tc != nullptr, 1)) {
-      Block* b = tc->head[cls];
-      Word* h = reinterpret_cast<Word*>(b) - 2;
-      std::uint64_t next;
-      if (__builtin_expect(b != nullptr, 1) &&  // CACHE-2
-          __builtin_expect(static_cast<std::int64_t>(next = h[0] ^ tc->key) >= 0, 1)) {
-        tc->head[cls] = reinterpret_cast<Block*>(next);
+      const std::uint64_t top = tc->head[cls] ^ tc->key;
+      if (__builtin_expect(top != 0, 1) &&  // CACHE-2
+          __builtin_expect(static_cast<std::int64_t>(top) >= 0, 1)) {
+        Word* h = reinterpret_cast<Word*>(top) - 2;
+        tc->head[cls] = h[0];
         h[0] = cls;
         tc->room[cls] += 1;
 #ifndef CONCALLOC_MUTANT_INLINE_UNCOUNTED  // MUT-1: the project's own tests only
         tc->hits += 1;
 #endif
-        return b;
+        return reinterpret_cast<void*>(top);
       }
     }
   }
@@ -160,8 +162,8 @@ inline __attribute__((always_inline)) void InlineFree(void* p) noexcept {
         __builtin_expect(!__builtin_sub_overflow(tc->room[cls], 1u, &room), 1)) {
       tc->room[cls] = room;
       tc->frees += 1;
-      h[0] = reinterpret_cast<std::uintptr_t>(tc->head[cls]) ^ tc->key;
-      tc->head[cls] = static_cast<Block*>(p);
+      h[0] = tc->head[cls];
+      tc->head[cls] = reinterpret_cast<std::uintptr_t>(p) ^ tc->key;
       return;
     }
   }
