@@ -22,6 +22,7 @@
 
 namespace {
 
+using concalloc::test::AnotherLiveCache;
 using concalloc::test::CountingBackend;
 using concalloc::test::ScopedCountingBackend;
 using concalloc::test::ScopedDepotBudget;
@@ -102,6 +103,7 @@ TEST(Depot, EmptyListTakesABatchBeforeTheBackend) {
   ScopedCountingBackend backend;
   ScopedDepotBudget depot(kBig);
   ScopedDepth depth(4);
+  AnotherLiveCache other;
   std::thread([] { FreeAll(AllocN(4, 100)); }).join();  // exit: a batch of 4
   ASSERT_EQ(concalloc::GetGlobalStats().depot_blocks, 4u) << "DEPOT-EXIT";
   const long taken = CountingBackend::allocs.load();
@@ -120,6 +122,7 @@ TEST(Depot, ABatchLongerThanTheListIsCut) {
   ScopedCountingBackend backend;
   ScopedDepotBudget depot(kBig);
   ScopedDepth depth(8);
+  AnotherLiveCache other;
   std::thread([] { FreeAll(AllocN(8, 40)); }).join();  // a batch of 8
   concalloc::SetCacheDepth(3);
   concalloc::FlushThreadCache();  // this thread's lists now hold 3
@@ -218,13 +221,13 @@ TEST(Depot, OnlyTheBudgetBoundsTheDepot) {
 
 // DEPOT-QUIET: when the last of several workers exits (the process is down
 // to the test's own thread), the depot gives back what they left in it,
-// oldest first, down to 256 KiB.
+// oldest first, until it is empty.
 TEST(Depot, TheLastWorkersExitTrimsTheDepot) {
   ScopedCountingBackend backend;
   ScopedDepotBudget depot(kBig);
   ScopedDepth depth(32);
   concalloc::Free(concalloc::Alloc(1));  // this thread has a cache
-  constexpr std::size_t kQuietKeep = 256 * 1024;
+  constexpr std::size_t kWorkersLeft = 1024 * 1024;
   std::atomic<int> allocated{0}, freed{0};
   std::atomic<bool> go{false};
   std::vector<std::thread> workers;
@@ -241,11 +244,11 @@ TEST(Depot, TheLastWorkersExitTrimsTheDepot) {
   const concalloc::GlobalStats g0 = concalloc::GetGlobalStats();
   go = true;
   for (std::thread& t : workers) t.join();
-  EXPECT_GT(g0.depot_bytes, 4 * kQuietKeep)
+  EXPECT_GT(g0.depot_bytes, kWorkersLeft)
       << "DEPOT-QUIET: the workers' spills are in the depot while they live";
   const std::uint64_t trimmed0 = g0.blocks_trimmed;
   const concalloc::GlobalStats g = concalloc::GetGlobalStats();
-  EXPECT_LE(g.depot_bytes, kQuietKeep) << "DEPOT-QUIET: down to 256 KiB at the last exit";
+  EXPECT_EQ(g.depot_bytes, 0u) << "DEPOT-QUIET: the depot is empty after the last exit";
   EXPECT_GT(g.blocks_trimmed, trimmed0) << "DEPOT-QUIET: given back, and counted";
   EXPECT_TRUE(concalloc::Validate()) << "INV-DEPOT";
 }
@@ -294,6 +297,7 @@ TEST(Depot, BudgetZeroIsTheOriginalBehaviour) {
 TEST(Depot, TrimEmptiesTheDepotAndTheCallingThreadsCache) {
   ScopedCountingBackend backend;
   ScopedDepotBudget depot(kBig);
+  AnotherLiveCache other;
   std::thread([] { FreeAll(AllocN(50, 300)); }).join();
   FreeAll(AllocN(10, 700));
   void* live = concalloc::Alloc(10);

@@ -229,6 +229,29 @@ class ScopedDepotBudget {
   std::size_t previous_;
 };
 
+// While it lives, another thread has a live cache: so a worker's exit leaves
+// its lists in the depot (DEPOT-EXIT) instead of finding the process down to
+// one thread, which empties the depot (DEPOT-QUIET).
+class AnotherLiveCache {
+ public:
+  AnotherLiveCache() : thread_([this] {
+    concalloc::Free(concalloc::Alloc(1));
+    concalloc::FlushThreadCache();  // a live cache that holds nothing
+    live_ = true;
+    while (!stop_.load()) std::this_thread::yield();
+  }) {
+    while (!live_.load()) std::this_thread::yield();
+  }
+  ~AnotherLiveCache() {
+    stop_ = true;
+    thread_.join();
+  }
+
+ private:
+  std::atomic<bool> live_{false}, stop_{false};
+  std::thread thread_;
+};
+
 }  // namespace concalloc::test
 
 #endif

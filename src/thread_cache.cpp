@@ -124,7 +124,10 @@ std::size_t Unregister(ThreadCache* tc) noexcept {
 // DEPOT-QUIET: a process down to one thread that allocates keeps at most
 // kQuietKeepBytes in the depot, its oldest batches given back; when that
 // gave back kQuietHeapTrimBytes or more, the C heap returns its free pages.
-constexpr std::size_t kQuietKeepBytes = 256 * 1024;
+// Nothing is kept: blocks scattered over the exited threads' arenas pin a
+// page each (256 KiB of 64-byte blocks could pin 16 MiB), and the one thread
+// left refills from the backend at CACHE-FILL's pace.
+constexpr std::size_t kQuietKeepBytes = 0;
 constexpr std::size_t kQuietHeapTrimBytes = 1024 * 1024;
 void QuietDepot(std::size_t caches_left) noexcept {
   if (caches_left > 1 || DepotBudgetBytes() == 0 || kMutant == kMutantNoQuiet) return;
