@@ -98,11 +98,13 @@ CONCALLOC_ALWAYS_INLINE void StoreWord(Block* b, std::uint64_t v) noexcept {
   san::StoreMeta(&HeaderAt(b)->word, v);
 }
 
-// HARD-LINK, HARD-DOUBLE: release builds, unless under ASan, where
-// LeakSanitizer must read the links in clear (SAN-LEAK), and unless built
-// with CONCALLOC_HARDENED=OFF.
+// HARD-LINK, HARD-DOUBLE: release builds, unless built for a tool that
+// reports both itself (ASan, where LeakSanitizer must moreover read the
+// links in clear, SAN-LEAK; memcheck's client requests, SAN-FREE), and
+// unless built with CONCALLOC_HARDENED=OFF.
 constexpr bool kLinkInTag = !kChecked;
-constexpr bool kHardened = kLinkInTag && !san::kAsan && CONCALLOC_HARDENED != 0;
+constexpr bool kHardened =
+    kLinkInTag && !san::kAsan && !san::kValgrind && CONCALLOC_HARDENED != 0;
 constexpr std::uint64_t kCachedMark = std::uint64_t{1} << 63;
 // The key of release links: per process (the secret, with bit 63 set); 0
 // when not hardened. A thread cache holds a copy (abi_v2::CacheFront::key),

@@ -709,7 +709,10 @@ ValidationResult CheckInvList(const ThreadCache& tc, std::size_t c) noexcept {
       return {"INV-LIST", h, "a list link is not 16-aligned"};
     if (ValidationResult r = CheckInvTag(h, c); !r) return r;
     if (ValidationResult r = CheckInvFill(h, c); !r) return r;
-    h = PeekLink(h);
+    const Block* next = PeekLink(h);
+    if (static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(next)) < 0)
+      return {"INV-LIST", h, "a list link is not a user-space address"};
+    h = next;
   }
   if (h != nullptr) return {"INV-LIST", h, "a list is longer than its count (or has a cycle)"};
   return kValid;
