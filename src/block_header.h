@@ -113,18 +113,9 @@ CONCALLOC_ALWAYS_INLINE std::uint64_t LinkKey() noexcept {
   if constexpr (kHardened) return Secret() | kCachedMark;
   return 0;
 }
-// HARD-LINK: the pop that follows `link` (a release cached block's tag)
-// ends the process when it was not written with the key; otherwise returns
-// the block it names. (Defined in thread_cache.cpp.)
+// HARD-LINK: a link or top that does not decode (bit 63 set) ends the
+// process, naming the block it was read from (thread_cache.cpp).
 [[noreturn]] CONCALLOC_COLD void ForgedLink(const Block* h) noexcept;
-CONCALLOC_ALWAYS_INLINE Block* DecodeTagLink(const Block* h, std::uint64_t tag,
-                                             std::uint64_t key) noexcept {
-  const std::uint64_t next = tag ^ key;
-  if constexpr (kHardened && kMutant != kMutantNoLinkCheck)
-    if (CONCALLOC_UNLIKELY(static_cast<std::int64_t>(next) < 0)) ForgedLink(h);
-  (void)h;
-  return reinterpret_cast<Block*>(static_cast<std::uintptr_t>(next));
-}
 
 // CHK-ENCODE: checked builds XOR links with the secret, except under ASan,
 // where LeakSanitizer must read them to follow a cached list (SAN-LEAK);
@@ -221,7 +212,10 @@ CONCALLOC_ALWAYS_INLINE bool CachedHeaderOk(const Block* h, std::size_t c) noexc
 // a forged link (HARD-LINK).
 CONCALLOC_ALWAYS_INLINE Block* LinkOf(const Block* h) noexcept {
   if constexpr (kChecked) return DecodeLink(LoadWord(h));
-  return DecodeTagLink(h, LoadTag(h), LinkKey());
+  const std::uint64_t next = LoadTag(h) ^ LinkKey();
+  if constexpr (kHardened && kMutant != kMutantNoLinkCheck)
+    if (CONCALLOC_UNLIKELY(static_cast<std::int64_t>(next) < 0)) ForgedLink(h);
+  return reinterpret_cast<Block*>(static_cast<std::uintptr_t>(next));
 }
 
 // Checked builds (CHK-LIST, CHK-WAF), defined in thread_cache.cpp. Every

@@ -420,9 +420,10 @@ void* AllocSmallSlow(std::size_t size) noexcept(!kThrows) {
   ThreadCache* tc = LiveCache();
   // HARD-LINK: the fast path leaves a list whose top's link does not decode
   // to here; following it stops the process.
-  if (kHardened && tc != nullptr && (Head(*tc, cls) != nullptr))
-    if (static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(Head(*tc, cls))) < 0)
-      ForgedLink(Head(*tc, cls));
+  if (kHardened && tc != nullptr) {
+    const Block* top = Head(*tc, cls);  // nullptr has bit 63 clear
+    if (static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(top)) < 0) ForgedLink(top);
+  }
   if (tc != nullptr) {
     tc->misses += 1;
     // DEPOT-REFILL; DEPOT-PROGRESS: an empty depot sends Alloc on to the
