@@ -2,7 +2,13 @@
  * depot.pml: the thread caches, the shared depot and the backend of
  * concalloc (spec/SPEC.md, sections 5 and 8), as a Promela model.
  *
- * Run by spec/run-spin (all properties, all mutants). By hand:
+ * The steps themselves (a pop, a push, a spill, a put, an eviction, ...) are
+ * defined once, in steps.pml (TRACE-STEPS), which the trace checker
+ * (trace.pml: runs of the C++ code replayed through the same steps) includes
+ * too; this file chooses among them, exhaustively.
+ *
+ * Run by spec/run-spin (all properties, all mutants). By hand (steps.pml
+ * beside it):
  *   safety (INV-OWNERSHIP, INV-CONSERVE, INV-CACHE-BOUND, INV-DEPOT-BOUND,
  *   DEPOT-NO-DEADLOCK: assertions and invalid end states):
  *     spin -a depot.pml && cc -O2 -DSAFETY -DNOCLAIM -DCOLLAPSE -o pan pan.c && ./pan -m100000
@@ -47,7 +53,7 @@
  *   queue q = c*NSH + s     g_shards[c][s]; a thread's own shard is me % NSH
  *   dblk[], dcnt[], nbatch[] the shard's batch records (oldest at slot 0)
  *   dseq[], putseq          the order batches were put in (ghost state)
- *   dblocks                 g_depot_bytes (in units of one block)
+ *   dunits                 g_depot_bytes (in units of one block)
  *   lock[q]                 Shard::lock
  *   owner[]                 live blocks, held by the program
  *   inbackend[]             blocks in the backend (CurrentBackend())
@@ -95,20 +101,35 @@
 #define HCAP (SLOTS * DEPTH)    /* a hand holds a batch, or a class's whole depot */
 #define NONE 255
 
-/* ThreadCache lists: list (t, c) is list[(t*NC + c)*(DEPTH+1) + 0 .. top-1]
- * (one spare slot per list, used only by MUTANT_OVER_BOUND). */
+/* What spec/steps.pml needs (its header says what each is). */
+#define LDEPTH DEPTH
+#define BMAX DEPTH
+#define BLK byte
+#define LIMIT(t, c) DEPTH
+#define UNITS(c, n) (n)                /* the budget in blocks; records are free */
+#define CHECK(cond, CLAUSE) assert((cond) || CLAUSE)
+
+/* ThreadCache lists: list (t, c) is list[LIST(t, c) + 0 .. top-1] (one spare
+ * slot per list, used only by MUTANT_OVER_BOUND). */
 byte list[NT * NC * (DEPTH + 1)];
 byte top[NT * NC];
-/* Depot: batch s of queue q is dblk[(q*SLOTS + s)*DEPTH + 0 .. dcnt-1],
- * slot 0 the oldest. */
+/* Depot: batch s of queue q is dblk[SLOT(q, s) + 0 .. dcnt-1], slot 0 the
+ * oldest. */
 byte dblk[NQ * SLOTS * DEPTH];
 byte dcnt[NQ * SLOTS];
 #ifndef NO_EVICT_ORDER
 byte dseq[NQ * SLOTS];           /* ghost state for DEPOT-EVICT's check */
 byte putseq;
+#define EVICT_GHOST_MOVE(q0, i0) dseq[(q0) * SLOTS + (i0)] = dseq[(q0) * SLOTS + (i0) + 1]
+#define EVICT_GHOST_CLEAR(q0) dseq[(q0) * SLOTS + nbatch[q0]] = 0
+#define PUT_GHOST(q0) dseq[(q0) * SLOTS + nbatch[q0]] = putseq; putseq++
+#else
+#define EVICT_GHOST_MOVE(q0, i0) skip
+#define EVICT_GHOST_CLEAR(q0) skip
+#define PUT_GHOST(q0) skip
 #endif
 byte nbatch[NQ];
-byte dblocks;
+byte dunits;                     /* g_depot_bytes, in blocks */
 byte lock[NQ];                   /* 0: free; t + 1: held by thread t */
 /* A thread's hand: blocks it moves outside any list or the depot. */
 byte hand[NT * HCAP];
@@ -127,13 +148,12 @@ ltl progress { [] ((want[0] -> <> !want[0]) && (want[1] -> <> !want[1]) &&
 ltl progress { [] ((want[0] -> <> !want[0]) && (want[1] -> <> !want[1])) }
 #endif
 
-#define LIST(t, c) (((t) * NC + (c)) * (DEPTH + 1))
-
 /* Always 0: a failed assert(x || INV_X) prints the clause it checks. */
 bit INV_OWNERSHIP, INV_CONSERVE, INV_CACHE_BOUND, INV_DEPOT_BOUND, DEPOT_EVICT, DEPOT_QUIET,
-    MODEL_CAPACITY;
-#define SLOT(q, s) (((q) * SLOTS + (s)) * DEPTH)
+    MODEL_CAPACITY, CACHE_2;
 #define MYQ(c) ((c) * NSH + me % NSH)
+
+#include "steps.pml"
 
 /* INV-OWNERSHIP, INV-CACHE-BOUND, INV-DEPOT-BOUND: checked at the end of
  * every step that moves a block. Uses the caller's locals k, i, j, n. */
@@ -158,7 +178,7 @@ inline check_state() {
   :: else -> break
   od;
   for (i : 0 .. NT * NC - 1) { assert(top[i] <= DEPTH || INV_CACHE_BOUND) }
-  assert(dblocks <= BUDGET || INV_DEPOT_BOUND);
+  assert(dunits <= BUDGET || INV_DEPOT_BOUND);
   for (i : 0 .. NQ - 1) { assert(nbatch[i] <= SLOTS || MODEL_CAPACITY) };
   k = 0; i = 0; j = 0; n = 0
 }
@@ -175,33 +195,10 @@ inline check_state() {
 #define UNLOCK_ON_REFUSAL(q0) lock[q0] = 0
 #endif
 
-/* The top n0 blocks of list (me, c) -> the hand. */
-inline list_to_hand(n0) {
-  for (i : 0 .. DEPTH - 1) {
-    if
-    :: i < n0 -> hand[me * HCAP + i] = list[LIST(me, c) + top[me * NC + c] - 1 - i]
-    :: else -> skip
-    fi
-  }
-  hcnt[me] = n0;
-  top[me * NC + c] = top[me * NC + c] - n0
-}
-
-/* The hand -> the backend (a refused batch, a trim). */
-inline hand_to_backend() {
-  for (i : 0 .. HCAP - 1) {
-#ifdef MUTANT_LOST_BATCH
-    skip                                /* the batch is dropped */
-#else
-    if :: i < hcnt[me] -> inbackend[hand[me * HCAP + i]] = 1 :: else -> skip fi
-#endif
-  }
-  hcnt[me] = 0
-}
-
 /* DEPOT-EVICT: the oldest batch of queue q0 (slot 0) goes to the backend
  * (in C++ after the lock is released; here within the step: its blocks are
- * the thread's alone meanwhile). Asserts that it is the queue's oldest. */
+ * the thread's alone meanwhile). Asserts that it is the queue's oldest by
+ * put order (the ghost dseq). */
 inline evict_oldest(q0) {
 #ifdef MUTANT_EVICT_NEWEST
   s2 = nbatch[q0] - 1;                /* gives back the newest instead */
@@ -211,28 +208,7 @@ inline evict_oldest(q0) {
 #ifndef NO_EVICT_ORDER
   for (i : 0 .. SLOTS - 1) { assert(i >= nbatch[q0] || dseq[q0 * SLOTS + s2] <= dseq[q0 * SLOTS + i] || DEPOT_EVICT) }
 #endif
-  for (i : 0 .. DEPTH - 1) {
-    if :: i < dcnt[q0 * SLOTS + s2] -> inbackend[dblk[SLOT(q0, s2) + i]] = 1 :: else -> skip fi
-  }
-  dblocks = dblocks - dcnt[q0 * SLOTS + s2];
-  for (i : 0 .. SLOTS - 2) {           /* the later slots move down */
-    if
-    :: i >= s2 && i + 1 < nbatch[q0] ->
-       for (j : 0 .. DEPTH - 1) { dblk[SLOT(q0, i) + j] = dblk[SLOT(q0, i + 1) + j] }
-       dcnt[q0 * SLOTS + i] = dcnt[q0 * SLOTS + i + 1];
-#ifndef NO_EVICT_ORDER
-       dseq[q0 * SLOTS + i] = dseq[q0 * SLOTS + i + 1];
-#endif
-       skip
-    :: else -> skip
-    fi
-  }
-  nbatch[q0]--;
-  dcnt[q0 * SLOTS + nbatch[q0]] = 0;
-#ifndef NO_EVICT_ORDER
-  dseq[q0 * SLOTS + nbatch[q0]] = 0;
-#endif
-  for (j : 0 .. DEPTH - 1) { dblk[SLOT(q0, nbatch[q0]) + j] = 0 }
+  depot_evict(q0, s2, dcnt[q0 * SLOTS + s2], NONE);
   s2 = 0
 }
 
@@ -243,7 +219,7 @@ inline evict_oldest(q0) {
 inline hand_to_depot(q0) {
 #ifndef MUTANT_NO_BOUND
   do
-  :: dblocks + hcnt[me] > BUDGET && nbatch[q0] > 0 -> evict_oldest(q0)
+  :: dunits + hcnt[me] > BUDGET && nbatch[q0] > 0 -> evict_oldest(q0)
   :: else -> break
   od;
 #endif
@@ -251,44 +227,25 @@ inline hand_to_depot(q0) {
 #ifdef MUTANT_NO_BOUND
   :: nbatch[q0] < SLOTS ->
 #else
-  :: dblocks + hcnt[me] <= BUDGET ->
+  :: dunits + hcnt[me] <= BUDGET ->
 #endif
-     for (i : 0 .. DEPTH - 1) {
-       dblk[SLOT(q0, nbatch[q0]) + i] = (i < hcnt[me] -> hand[me * HCAP + i] : 0)
-     }
-     dcnt[q0 * SLOTS + nbatch[q0]] = hcnt[me];
-#ifndef NO_EVICT_ORDER
-     dseq[q0 * SLOTS + nbatch[q0]] = putseq;
-     putseq++;
-#endif
-     dblocks = dblocks + hcnt[me];
-     nbatch[q0]++;
-     hcnt[me] = 0;
+     depot_put(me, q0, hcnt[me], hand[me * HCAP], BUDGET);
      check_state();
      lock[q0] = 0
   :: else ->
      check_state();
      UNLOCK_ON_REFUSAL(q0);
-     hand_to_backend()
+     hand_to_backend(me, hcnt[me])
   fi
 }
 
-/* The newest batch of queue q0 -> the hand -> list (me, c). */
-inline depot_to_list(q0, s0) {
-  for (i : 0 .. DEPTH - 1) {
-    if
-    :: i < dcnt[q0 * SLOTS + s0] -> list[LIST(me, c) + i] = dblk[SLOT(q0, s0) + i]
-    :: else -> skip
-    fi
-  }
-  top[me * NC + c] = dcnt[q0 * SLOTS + s0];
-  dblocks = dblocks - dcnt[q0 * SLOTS + s0];
-  dcnt[q0 * SLOTS + s0] = 0;
-#ifndef NO_EVICT_ORDER
-  dseq[q0 * SLOTS + s0] = 0;
-#endif
-  for (i : 0 .. DEPTH - 1) { dblk[SLOT(q0, s0) + i] = 0 }
-  nbatch[q0] = s0
+/* DEPOT-REFILL: the newest batch of queue q0 -> the hand -> list (me, c). */
+inline depot_to_list(q0) {
+  CHECK(nbatch[q0] > 0, INV_OWNERSHIP);
+  n2 = dcnt[q0 * SLOTS + nbatch[q0] - 1];
+  depot_take(me, q0, n2, NONE);
+  hand_to_list(me, c, n2);
+  n2 = 0
 }
 
 inline Alloc() {
@@ -302,8 +259,7 @@ inline Alloc() {
         /* reads the depot without the lock, then takes the batch */
         q = MYQ(c);
         if
-        :: nbatch[q] > 0 -> n2 = nbatch[q] - 1;
-           d_step { depot_to_list(q, n2); n2 = 0; check_state() }
+        :: nbatch[q] > 0 -> d_step { depot_to_list(q); check_state() }
         :: else -> skip
         fi;
         q = 0
@@ -317,14 +273,13 @@ inline Alloc() {
            if
            :: k2 > 0 ->               /* takes from another shard without its lock */
               if
-              :: nbatch[q] > 0 -> n2 = nbatch[q] - 1;
-                 d_step { depot_to_list(q, n2); n2 = 0; check_state() }
+              :: nbatch[q] > 0 -> d_step { depot_to_list(q); check_state() }
               :: else -> skip
               fi
            :: else ->
 #endif
            LOCKED_BEGIN(q)
-             if :: nbatch[q] > 0 -> depot_to_list(q, nbatch[q] - 1) :: else -> skip fi;
+             if :: nbatch[q] > 0 -> depot_to_list(q) :: else -> skip fi;
              check_state();
              lock[q] = 0
            LOCKED_END;
@@ -351,8 +306,8 @@ inline Alloc() {
   d_step {
     if
     :: top[me * NC + c] > 0 ->        /* CACHE-2: pop */
-       top[me * NC + c]--;
-       owner[list[LIST(me, c) + top[me * NC + c]]] = me + 1
+       b = list[LIST(me, c) + top[me * NC + c] - 1];
+       cache_pop(me, c, b)
     :: else ->
        /* CACHE-FILL: first FILL - 1 blocks of class c from the backend onto
         * the list (while it has room), then the miss's own block */
@@ -361,9 +316,7 @@ inline Alloc() {
        do
        :: n2 < FILL - 1 && top[me * NC + c] < DEPTH && b < NB && !inbackend[b] -> b = b + NC
        :: n2 < FILL - 1 && top[me * NC + c] < DEPTH && b < NB && inbackend[b] ->
-          inbackend[b] = 0;
-          list[LIST(me, c) + top[me * NC + c]] = b;
-          top[me * NC + c]++;
+          cache_fill(me, c, b);
           n2++;
           b = b + NC
        :: else -> break
@@ -374,19 +327,19 @@ inline Alloc() {
        :: top[me * NC + c] > 0 -> owner[list[LIST(me, c) + top[me * NC + c] - 1]] = me + 1; break
 #endif
        :: b < NB && !inbackend[b] -> b = b + NC
-       :: b < NB && inbackend[b] -> inbackend[b] = 0; owner[b] = me + 1; break
+       :: b < NB && inbackend[b] -> backend_new(me, b); break
        :: b >= NB ->                  /* the backend fails: ALLOC-4, unless the fill got one */
           if
           :: top[me * NC + c] > 0 ->
-             top[me * NC + c]--;
-             owner[list[LIST(me, c) + top[me * NC + c]]] = me + 1
+             b = list[LIST(me, c) + top[me * NC + c] - 1];
+             cache_pop(me, c, b)
           :: else -> skip
           fi;
           break
        od;
-       b = 0;
        n2 = 0
     fi;
+    b = 0;
     want[me] = 0;
     check_state()
   }
@@ -399,23 +352,21 @@ inline Free() {
   :: top[me * NC + c] == DEPTH && BUDGET > 0 ->     /* DEPOT-SPILL */
      q = MYQ(c);
      LOCKED_BEGIN(q)
-       list_to_hand(BATCH);
+       list_to_hand(me, c, BATCH);
        hand_to_depot(q)
      LOCKED_END;
      q = 0
   :: else -> skip
   fi;
   d_step {
-    owner[b] = 0;
     if
 #ifdef MUTANT_OVER_BOUND
     :: top[me * NC + c] <= DEPTH ->   /* pushes past the bound */
 #else
     :: top[me * NC + c] < DEPTH ->    /* CACHE-3: push */
 #endif
-       list[LIST(me, c) + top[me * NC + c]] = b;
-       top[me * NC + c]++
-    :: else -> inbackend[b] = 1       /* no depot: the original's behaviour */
+       cache_push(me, c, b)
+    :: else -> live_to_backend(b)     /* no depot: the original's behaviour */
     fi;
     b = 0;
     check_state()
@@ -434,12 +385,7 @@ inline first_live(c0) {
 
 inline Flush() {
   d_step {
-    for (i : 0 .. NC - 1) {
-      for (j : 0 .. DEPTH - 1) {
-        if :: j < top[me * NC + i] -> inbackend[list[LIST(me, i) + j]] = 1 :: else -> skip fi
-      }
-      top[me * NC + i] = 0
-    }
+    for (k : 0 .. NC - 1) { n = top[me * NC + k]; cache_flush(me, k, n) }
     check_state()
   }
 }
@@ -478,7 +424,7 @@ inline trim_depot(keep0) {
   for (q : 0 .. NQ - 1) {
     LOCKED_BEGIN(q)
       do
-      :: nbatch[q] > 0 && dblocks > keep0 -> evict_oldest(q)
+      :: nbatch[q] > 0 && dunits > keep0 -> evict_oldest(q)
       :: else -> break
       od;
       check_state();
@@ -541,7 +487,9 @@ proctype Thread(byte me) {
     :: top[me * NC + c] > 0 && BUDGET > 0 ->
        q = MYQ(c);
        LOCKED_BEGIN(q)
-         list_to_hand(top[me * NC + c]);
+         n2 = top[me * NC + c];
+         list_to_hand(me, c, n2);
+         n2 = 0;
          hand_to_depot(q)
        LOCKED_END;
        q = 0
@@ -550,6 +498,7 @@ proctype Thread(byte me) {
     fi
   };
 #endif
+  d_step { cache_exit(me); i = 0 };
 #ifdef ORPHANS
 dead:
 #endif
@@ -560,7 +509,7 @@ dead:
 #ifndef MUTANT_NO_QUIET
      trim_depot(QUIET_KEEP);
 #endif
-     assert(dblocks <= QUIET_KEEP || DEPOT_QUIET)
+     assert(dunits <= QUIET_KEEP || DEPOT_QUIET)
   :: else -> skip
   fi;
   running--
@@ -589,7 +538,7 @@ init {
   d_step {
     n = 0;
     for (i : 0 .. NB - 1) { assert(owner[i] == 0 || INV_CONSERVE); n = n + inbackend[i] }
-    assert(n + dblocks == NB || INV_CONSERVE);
+    assert(n + dunits == NB || INV_CONSERVE);
     for (i : 0 .. NT * NC - 1) { assert(top[i] == 0 || INV_CONSERVE) }
     for (i : 0 .. NT - 1) { assert(hcnt[i] == 0 || INV_CONSERVE) }
     for (i : 0 .. NQ - 1) { assert(lock[i] == 0) }
