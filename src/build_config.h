@@ -31,6 +31,11 @@
 #ifndef CONCALLOC_HARDENED
 #define CONCALLOC_HARDENED 1
 #endif
+// TRACE-BUILD: every protocol step appends an event to the trace (trace.h);
+// never on in a release build, 0 everywhere else.
+#ifndef CONCALLOC_TRACE
+#define CONCALLOC_TRACE 0
+#endif
 
 // BUILD-3: every object of a library is built with the same switches. Each
 // library object refers to a symbol named after the switches it was compiled
@@ -38,13 +43,13 @@
 // switches (or none) leaves an undefined reference and the library does not
 // link. (Tests, which are compiled once and linked against several builds,
 // define CONCALLOC_TEST_OBJECT and refer to nothing.)
-#define CONCALLOC_CONFIG_NAME5(c, a, w, v, l, h, m)                                   \
-  concalloc_build_config_checked##c##_asserts##a##_walks##w##_valgrind##v##_libc##l##_hardened##h##_mutant##m
-#define CONCALLOC_CONFIG_NAME(c, a, w, v, l, h, m) CONCALLOC_CONFIG_NAME5(c, a, w, v, l, h, m)
+#define CONCALLOC_CONFIG_NAME5(c, a, w, v, l, h, t, m)                                \
+  concalloc_build_config_checked##c##_asserts##a##_walks##w##_valgrind##v##_libc##l##_hardened##h##_trace##t##_mutant##m
+#define CONCALLOC_CONFIG_NAME(c, a, w, v, l, h, t, m) CONCALLOC_CONFIG_NAME5(c, a, w, v, l, h, t, m)
 #define CONCALLOC_CONFIG_SYMBOL                                                       \
   CONCALLOC_CONFIG_NAME(CONCALLOC_CHECKED, CONCALLOC_ASSERTS, CONCALLOC_INVARIANT_WALKS, \
                         CONCALLOC_VALGRIND, CONCALLOC_LIBC_BACKEND, CONCALLOC_HARDENED,   \
-                        CONCALLOC_MUTANT)
+                        CONCALLOC_TRACE, CONCALLOC_MUTANT)
 extern "C" const char CONCALLOC_CONFIG_SYMBOL;
 #ifndef CONCALLOC_TEST_OBJECT
 [[gnu::used]] static const char* const concalloc_config_of_this_object = &CONCALLOC_CONFIG_SYMBOL;
@@ -55,6 +60,7 @@ namespace concalloc::detail {
 constexpr bool kChecked = CONCALLOC_CHECKED != 0;
 constexpr bool kAsserts = CONCALLOC_ASSERTS != 0;
 constexpr bool kInvariantWalks = CONCALLOC_INVARIANT_WALKS != 0;
+constexpr bool kTrace = CONCALLOC_TRACE != 0;
 
 // MUT-1: the seeded bugs. Each breaks exactly one clause.
 enum Mutant : int {
@@ -96,6 +102,10 @@ enum Mutant : int {
                             // checking it (HARD-LINK)
   kMutantNoDoubleFreeCheck = 25,  // Free of a block that is already cached
                                   // is ignored, not reported (HARD-DOUBLE)
+  kMutantTraceRefusedKept = 26,  // a refused batch is not given to the
+                                 // backend (INV-CONSERVE; trace build)
+  kMutantTraceTakeTwice = 27,    // a refill takes a batch and leaves it in
+                                 // the depot (INV-OWNERSHIP; trace build)
 };
 constexpr Mutant kMutant = static_cast<Mutant>(CONCALLOC_MUTANT);
 constexpr const char* MutantName() {
@@ -125,6 +135,8 @@ constexpr const char* MutantName() {
     case kMutantNoQuiet: return "no_quiet";
     case kMutantNoLinkCheck: return "no_link_check";
     case kMutantNoDoubleFreeCheck: return "no_double_free_check";
+    case kMutantTraceRefusedKept: return "trace_refused_kept";
+    case kMutantTraceTakeTwice: return "trace_take_twice";
     default: return "";
   }
 }

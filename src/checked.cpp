@@ -1,4 +1,5 @@
 #include "checked.h"
+#include "trace.h"
 
 #include "sanitizer_hooks.h"
 
@@ -57,6 +58,7 @@ void Die(const char* clause, const void* address, const char* what) noexcept {
   platform::WriteStderr(line.buf, line.len);
   line.buf[line.len] = '\0';
   san::PrintStack(line.buf);
+  CONCALLOC_TRACE_ONLY(trace::Settle();)  // TRACE-ORDER: the events in flight
   platform::Abort();
 }
 

@@ -128,14 +128,16 @@ void FreeRecords(BatchRecord* r, std::size_t cls) noexcept {
 
 }  // namespace
 
-void FreeChain(Block* h, std::uint32_t count, std::size_t cls) noexcept {
+std::uint32_t FreeChain(Block* h, std::uint32_t count, std::size_t cls) noexcept {
   const Backend& backend = CurrentBackend();
-  for (std::uint32_t k = 0; k < count && h != nullptr; ++k) {
+  std::uint32_t k = 0;
+  for (; k < count && h != nullptr; ++k) {
     Block* next = kChecked && kMutant != kMutantTrimUnverified ? CheckedToBackend(h, cls)
                                                                : LinkOf(h);  // CHK-WAF, HARD-LINK
     backend.free(RawOf(h));
     h = next;
   }
+  return k;
 }
 
 std::size_t DepotBudgetBytes() noexcept { return g_depot_budget.Get(); }
@@ -170,6 +172,7 @@ bool DepotPut(std::size_t cls, Batch batch, const DepotClient& client) noexcept 
       Account(s, contended);
       BatchRecord* record = PopRecordLocked(s, &spare);
       if (record != nullptr) {
+        CONCALLOC_TRACE_ORDERED();  // TRACE-ORDER: the bytes change with the events
         done = true;
         record->batch = batch;
         // DEPOT-BUDGET: reserve the batch's bytes without ever passing the
@@ -187,12 +190,17 @@ bool DepotPut(std::size_t cls, Batch batch, const DepotClient& client) noexcept 
           }
           old = UnlinkLocked(s, cls, old == s.oldest);
           ReserveBytes(s, -static_cast<std::ptrdiff_t>(BatchBytes(cls, old->batch.count)));
+          CONCALLOC_TRACE_EVENT(trace::kEvict, client.trace, cls, client.shard % kDepotShards,
+                                old->batch.count, UserOf(old->batch.head));
           s.batches_evicted += 1;
           old->older = evicted;
           evicted = old;
         }
         if (accepted) {
           LinkNewestLocked(s, cls, record);
+          CONCALLOC_TRACE_EVENT(trace::kPut, client.trace, cls, client.shard % kDepotShards,
+                                batch.count, UserOf(batch.head),
+                                budget < 0xffffffffu ? budget : 0xffffffffu);
           s.batches_put += 1;
           s.blocks_moved += batch.count;
         } else {
@@ -224,11 +232,23 @@ Batch DepotTake(std::size_t cls, const DepotClient& client) noexcept {
       ShardLocked lock(s, &contended);
       Account(s, contended);
       if (s.newest == nullptr) continue;
+      CONCALLOC_TRACE_ORDERED();  // TRACE-ORDER
+      if constexpr (kMutant == kMutantTraceTakeTwice) {
+        // MUT-1: the first batch taken in the process stays in the depot too
+        static std::atomic<bool> taken_once{false};
+        if (!taken_once.exchange(true)) {
+          CONCALLOC_TRACE_EVENT(trace::kTake, client.trace, cls, (client.shard + i) % kDepotShards,
+                                s.newest->batch.count, UserOf(s.newest->batch.head));
+          return s.newest->batch;
+        }
+      }
       r = UnlinkLocked(s, cls, /*oldest=*/false);
       ReserveBytes(s, -static_cast<std::ptrdiff_t>(BatchBytes(cls, r->batch.count)));
       s.batches_taken += 1;
       s.blocks_moved += r->batch.count;
       batch = r->batch;
+      CONCALLOC_TRACE_EVENT(trace::kTake, client.trace, cls, (client.shard + i) % kDepotShards,
+                            batch.count, UserOf(batch.head));
       r->older = s.free_records;  // for the next batch put here
       s.free_records = r;
     }
@@ -247,9 +267,13 @@ BatchRecord* TakeOldest(Shard& s, std::size_t cls, std::size_t want, std::size_t
   bool contended;
   ShardLocked lock(s, &contended);
   Account(s, contended);
+  CONCALLOC_TRACE_ORDERED();  // TRACE-ORDER
   while (*got < want && s.oldest != nullptr) {
     BatchRecord* r = UnlinkLocked(s, cls, /*oldest=*/true);
     const std::size_t bytes = BatchBytes(cls, r->batch.count);
+    CONCALLOC_TRACE_EVENT(trace::kTrim, trace::kNoCache, cls,
+                          static_cast<std::uint32_t>(&s - g_shards[cls]), r->batch.count,
+                          UserOf(r->batch.head));
     *got += bytes;
     if (trimming) s.blocks_trimmed += r->batch.count;
     r->older = list;

@@ -11,6 +11,7 @@
 
 #include "block_header.h"
 #include "size_classes.h"
+#include "trace.h"
 
 namespace concalloc::detail {
 
@@ -39,6 +40,7 @@ struct BatchRecord {
 // A thread's way into the depot: its shard (DEPOT-SHARD).
 struct DepotClient {
   std::uint32_t shard;
+  CONCALLOC_TRACE_ONLY(std::uint16_t trace;)  // TRACE-*: the cache's index
 };
 
 // DEPOT-BUDGET: the configured budget; 0 means the depot is off.
@@ -76,8 +78,8 @@ ValidationResult ValidateDepot() noexcept;
 
 
 // Gives the first count blocks of a chain of class cls to the backend
-// (checked builds verify each: CHK-LIST, CHK-WAF).
-void FreeChain(Block* head, std::uint32_t count, std::size_t cls) noexcept;
+// (checked builds verify each: CHK-LIST, CHK-WAF); returns how many it gave.
+std::uint32_t FreeChain(Block* head, std::uint32_t count, std::size_t cls) noexcept;
 
 // The number of blocks in a chain that starts at head, at most limit + 1.
 std::uint32_t ChainLength(const Block* head, std::uint32_t limit) noexcept;

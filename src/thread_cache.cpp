@@ -69,6 +69,8 @@ void ResetBins(ThreadCache& tc) noexcept {
     tc.limit[c] = kMutant == kMutantCacheBound ? limit + 1 : limit;
     tc.room[c] = tc.limit[c];
   }
+  CONCALLOC_TRACE_EVENT(trace::kCache, tc.client.trace, 0, 0, 0, nullptr,
+                        std::uint64_t{depth} | std::uint64_t{tc.depot} << 32);
 }
 
 void RunInvariantWalk() noexcept {
@@ -138,6 +140,17 @@ void QuietDepot(std::size_t caches_left) noexcept {
 
 void DrainBins(ThreadCache& tc, bool to_depot) noexcept;
 
+// DEPOT-BUDGET: a batch the depot refused (in the thread's hand) to the
+// backend.
+void GiveBackRefused(ThreadCache& tc, std::size_t cls, Batch batch) noexcept {
+  CONCALLOC_TRACE_SEQ(seq);  // TRACE-ORDER: before the first free
+  const std::uint32_t freed =
+      kMutant == kMutantTraceRefusedKept ? 0 : FreeChain(batch.head, batch.count, cls);
+  CONCALLOC_TRACE_AT(seq, trace::kRefuse, tc.client.trace, cls, 0, freed, UserOf(batch.head));
+  (void)freed;
+  tc.backend_frees += batch.count;
+}
+
 // LIFE-6: checks the caches of the registry (all of them, or `budget` from
 // where the last bounded reap stopped, going round) and returns those whose
 // owner died without its teardown: their lists go to the depot or the
@@ -171,6 +184,7 @@ void ReapOrphans(std::size_t budget) noexcept {
     ThreadCache* tc = orphans;
     orphans = tc->next;
     DrainBins(*tc, true);
+    CONCALLOC_TRACE_EVENT(trace::kExit, tc->client.trace, 0, 0, 0, nullptr);
     DeleteCacheMemory(tc);
   }
   if (reaped) QuietDepot(caches_left);
@@ -204,6 +218,7 @@ ThreadCache* LiveCache() noexcept {
     return nullptr;
   }
   tc->key = LinkKey();  // HARD-LINK: what the fast paths key links with
+  CONCALLOC_TRACE_ONLY(tc->client.trace = trace::NewThreadIndex();)
   for (std::size_t c = 0; c < kNumClasses; ++c) SetHead(*tc, c, nullptr);
   ResetBins(*tc);
   Register(tc);
@@ -220,11 +235,17 @@ void FlushList(ThreadCache& tc, std::size_t c) noexcept {
   // Walk count blocks exactly, so that a corrupt list cannot loop forever.
   const std::uint32_t count = tc.limit[c] - tc.room[c];
   Block* h = Head(tc, c);
+  CONCALLOC_TRACE_SEQ(seq);  // TRACE-ORDER: before the first free
+  CONCALLOC_TRACE_ONLY(std::uint32_t freed = 0;)
   for (std::uint32_t k = 0; k < count && h != nullptr; ++k) {
     Block* next = kChecked ? CheckedToBackend(h, c) : LinkOf(h);  // CHK-WAF, HARD-LINK
-    if (kMutant != kMutantLostBlock || k != 0) backend.free(RawOf(h));
+    if (kMutant != kMutantLostBlock || k != 0) {
+      backend.free(RawOf(h));
+      CONCALLOC_TRACE_ONLY(freed += 1;)
+    }
     h = next;
   }
+  CONCALLOC_TRACE_AT(seq, trace::kFlush, tc.client.trace, c, 0, freed, nullptr);
   SetHead(tc, c, nullptr);
   tc.room[c] = tc.limit[c];
   tc.flushed[c] += count;
@@ -238,12 +259,19 @@ void DrainBins(ThreadCache& tc, bool to_depot) noexcept {
   for (std::size_t c = 0; c < kNumClasses; ++c) {
     const std::uint32_t count = tc.limit[c] - tc.room[c];
     if (count == 0) continue;
-    if (depot && DepotPut(c, {Head(tc, c), count}, tc.client)) {
-      SetHead(tc, c, nullptr);
-      tc.room[c] = tc.limit[c];
+    if (!depot) {
+      FlushList(tc, c);
+      continue;
+    }
+    const Batch batch{Head(tc, c), count};
+    SetHead(tc, c, nullptr);
+    tc.room[c] = tc.limit[c];
+    CONCALLOC_TRACE_EVENT(trace::kDrain, tc.client.trace, c, 0, count, UserOf(batch.head));
+    if (DepotPut(c, batch, tc.client)) {
       tc.to_depot[c] += count;
     } else {
-      FlushList(tc, c);
+      GiveBackRefused(tc, c, batch);
+      tc.flushed[c] += count;
     }
   }
 }
@@ -260,12 +288,12 @@ bool SpillBatch(ThreadCache& tc, std::size_t cls) noexcept {
   SetHead(tc, cls, NextCached(last, cls));
   SetLink(last, cls, nullptr);
   tc.room[cls] += n;
+  CONCALLOC_TRACE_EVENT(trace::kSpill, tc.client.trace, cls, 0, n, UserOf(head));
   if (DepotPut(cls, {head, n}, tc.client)) {
     tc.to_depot[cls] += n;
   } else {
-    FreeChain(head, n, cls);
+    GiveBackRefused(tc, cls, {head, n});
     tc.flushed[cls] += n;
-    tc.backend_frees += n;
   }
   return true;
 }
@@ -278,6 +306,8 @@ bool RefillFromDepot(ThreadCache& tc, std::size_t cls) noexcept {
   Batch batch = DepotTake(cls, tc.client);
   if (batch.head == nullptr) return false;
   const std::uint32_t room = tc.room[cls];
+  CONCALLOC_TRACE_EVENT(trace::kRefill, tc.client.trace, cls, 0,
+                        batch.count < room ? batch.count : room, UserOf(batch.head));
   if (batch.count > room) {
     Block* last = batch.head;
     for (std::uint32_t k = 1; k < room; ++k) last = NextCached(last, cls);  // CHK-LIST
@@ -285,8 +315,7 @@ bool RefillFromDepot(ThreadCache& tc, std::size_t cls) noexcept {
     SetLink(last, cls, nullptr);
     batch.count = room;
     if (!DepotPut(cls, rest, tc.client)) {
-      FreeChain(rest.head, rest.count, cls);
-      tc.backend_frees += rest.count;
+      GiveBackRefused(tc, cls, rest);  // never on the list: not in INV-STATS
     }
   }
   SetHead(tc, cls, batch.head);
@@ -305,6 +334,7 @@ void TearDownCallingThread() noexcept {
     const std::size_t caches_left = Unregister(tc);  // LIFE-6
     platform::ReleaseLifeToken(tc->token);
     if constexpr (kMutant != kMutantLeakAtExit) DrainBins(*tc, true);  // DEPOT-EXIT
+    CONCALLOC_TRACE_EVENT(trace::kExit, tc->client.trace, 0, 0, 0, nullptr);
     DeleteCacheMemory(tc);
     QuietDepot(caches_left);
   }
@@ -367,6 +397,7 @@ bool FillFromBackend(ThreadCache& tc, std::size_t cls, std::uint32_t n) noexcept
     if (b == nullptr) return false;
     LinkOnTop(tc, b, cls, tc.room[cls] - 1);
     tc.filled[cls] += 1;
+    CONCALLOC_TRACE_EVENT(trace::kFill, tc.client.trace, cls, 0, 0, UserOf(b));
   }
   return true;
 }
@@ -445,6 +476,8 @@ void* AllocSmallSlow(std::size_t size) noexcept(!kThrows) {
     RunInvariantWalk();
     return p;
   }
+  CONCALLOC_TRACE_EVENT(trace::kNew, tc != nullptr ? tc->client.trace : trace::kNoCache, cls, 0,
+                        0, UserOf(h));
   RunInvariantWalk();
   return UserOf(h);
 }
@@ -514,6 +547,8 @@ void FreeSlow(Block* h) noexcept {
     }
     san::LiveBlockToBackend(UserOf(h));  // SAN-FREE
     if constexpr (kChecked) StoreHeader(h, tag.kind, kStateFreed, 0, tag.word);
+    CONCALLOC_TRACE_EVENT(trace::kBack, tc != nullptr ? tc->client.trace : trace::kNoCache,
+                          tag.kind, 0, 0, UserOf(h));  // TRACE-ORDER: before the free
     backend.free(RawOf(h));
     RunInvariantWalk();
     return;

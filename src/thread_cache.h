@@ -13,6 +13,7 @@
 #include "depot.h"
 #include "platform.h"
 #include "size_classes.h"
+#include "trace.h"
 
 namespace concalloc::detail {
 
@@ -97,8 +98,9 @@ extern __thread CacheState tl_state CONCALLOC_STATIC_TLS;
 // its fast path has no checks and no tool hooks: release builds, TSan's
 // included. Checked, ASan and memcheck builds leave tl_front null, so inline
 // callers always take Alloc and Free, with their checks and hooks.
+// The trace build leaves it null too, so that every step is traced (TRACE-BUILD).
 constexpr bool kPublishInline =
-    (!kChecked && !san::kAsan && !san::kValgrind) || kMutant == kMutantInlineChecked;
+    (!kChecked && !san::kAsan && !san::kValgrind && !kTrace) || kMutant == kMutantInlineChecked;
 
 // Slow paths (noinline, thread_cache.cpp). kThrows: on failure throw
 // std::bad_alloc (ALLOC-3, ALLOC-4), else return nullptr with errno = ENOMEM
@@ -162,6 +164,7 @@ CONCALLOC_ALWAYS_INLINE void PushBlock(ThreadCache& tc, Block* b, std::size_t cl
                                        std::uint32_t room) noexcept {
   tc.frees += 1;
   LinkOnTop(tc, b, cls, room);
+  CONCALLOC_TRACE_EVENT(trace::kPush, tc.client.trace, cls, 0, 0, UserOf(b));
 }
 
 // CACHE-2: takes b, the top of list cls, for a request of `requested` bytes.
@@ -186,6 +189,7 @@ CONCALLOC_ALWAYS_INLINE void* PopBlock(ThreadCache& tc, Block* b, std::size_t cl
   // release skips the store.
   if constexpr (!kChecked && san::kExactUsable) StoreWord(b, requested);
   san::BlockOut(HeaderAt(b), UserOf(b), requested, UserBytes(cls));  // SAN-LIVE
+  CONCALLOC_TRACE_EVENT(trace::kPop, tc.client.trace, cls, 0, 0, UserOf(b));
   return UserOf(b);
 }
 
