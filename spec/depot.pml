@@ -75,8 +75,9 @@
 #define BATCH 1
 #endif
 /* CACHE-FILL: a miss that the depot cannot serve takes up to FILL blocks
- * from the backend, FILL - 1 onto the list (C++: min(max(1, depth / 2),
- * max(1, 4096 / class size)); the model's classes are one unit big). */
+ * from the backend, FILL - 1 onto the list (C++: min(2^k, max(1, limit / 2),
+ * max(1, 4096 / class size)) at the k-th miss of the class, so the C++ fill
+ * is at most the model's; the model's classes are one unit big). */
 #ifndef FILL
 #define FILL BATCH
 #endif
@@ -498,6 +499,7 @@ proctype Thread(byte me) {
     fi
   };
 #endif
+  c = 0;                              /* (a d_step may not follow a loop's end) */
   d_step { cache_exit(me); i = 0 };
 #ifdef ORPHANS
 dead:
