@@ -53,6 +53,7 @@ Header* g_header = nullptr;
 Slot* g_slots = nullptr;
 std::atomic<std::uint64_t> g_seq{0};
 std::atomic<std::uint32_t> g_threads{0};
+pid_t g_pid;  // the traced process: a child of fork() records nothing
 Mutex g_order;
 
 void Open() noexcept {
@@ -78,6 +79,7 @@ void Open() noexcept {
   for (std::size_t c = 0; c < kNumClasses; ++c)
     g_header->class_size[c] = static_cast<std::uint32_t>(kClassSize[c]);
   g_slots = reinterpret_cast<Slot*>(static_cast<char*>(map) + kHeaderBytes);
+  g_pid = ::getpid();
   g_state.store(2, std::memory_order_release);
 }
 
@@ -101,7 +103,7 @@ bool Ready() noexcept {
 // The trace is open before a number is taken: a thread that waits for it
 // to open holds no number (a process that stops leaves no hole for it).
 std::uint64_t TakeSeq() noexcept {
-  if (!Ready()) return ~std::uint64_t{0};
+  if (!Ready() || ::getpid() != g_pid) return ~std::uint64_t{0};
   return g_seq.fetch_add(1, std::memory_order_acq_rel);
 }
 
