@@ -189,31 +189,45 @@ TEST(Cache, FullListSendsTheBlockToTheBackendWithoutDepot) {
   ExpectValid("CACHE-3");
 }
 
-// CACHE-FILL: a miss that the depot cannot serve takes
-// min(max(1, depth / 2), max(1, 4096 / class size)) blocks from the backend
-// at once: the one returned, and the rest on the list.
+// CACHE-FILL: the k-th miss of a class that the depot cannot serve takes
+// min(2^k, max(1, limit / 2), max(1, 4096 / class size)) blocks from the
+// backend at once: the one returned, and the rest on the list. On a new
+// thread, whose cache has seen no miss yet.
 TEST(Cache, AMissWithoutDepotFillsTheListFromTheBackend) {
   ScopedCountingBackend backend;
   ScopedDepotBudget no_depot(0);
   ScopedDepth depth(32);
-  concalloc::FlushThreadCache();
-  const concalloc::ThreadStats s0 = concalloc::GetThreadStats();
-  std::vector<void*> blocks{concalloc::Alloc(16)};  // class 32 B: min(16, 128)
-  const concalloc::ThreadStats s1 = concalloc::GetThreadStats();
-  EXPECT_EQ(s1.backend_allocs - s0.backend_allocs, 16u) << "CACHE-FILL: 16 blocks at one miss";
-  EXPECT_EQ(s1.cached_blocks, 15u) << "CACHE-FILL: 15 of them on the list";
-  EXPECT_EQ(s1.backend_blocks_in - s0.backend_blocks_in, 15u) << "CACHE-FILL: counted";
-  for (int i = 0; i < 15; ++i) blocks.push_back(concalloc::Alloc(16));
-  const concalloc::ThreadStats s2 = concalloc::GetThreadStats();
-  EXPECT_EQ(s2.backend_allocs, s1.backend_allocs) << "CACHE-FILL: the next 15 are hits";
-  EXPECT_EQ(s2.alloc_hits - s1.alloc_hits, 15u) << "CACHE-FILL";
-  blocks.push_back(concalloc::Alloc(1000));  // class 1024 B: min(16, 4)
-  EXPECT_EQ(concalloc::GetThreadStats().cached_blocks, 3u) << "CACHE-FILL: 4 KiB at most";
-  blocks.push_back(concalloc::Alloc(5000));  // 4096 / 5120 = 0: one block, none cached
-  EXPECT_EQ(concalloc::GetThreadStats().cached_blocks, 3u) << "CACHE-FILL: at least one";
-  ExpectValid("CACHE-FILL");
-  for (void* p : blocks) concalloc::Free(p);
-  concalloc::FlushThreadCache();
+  std::thread([] {
+    std::vector<void*> blocks;
+    // Misses k = 1..5 of the 32-byte class: 2, 4, 8, 16, then 16 again
+    // (half the list: min(32, 16, 128)).
+    for (std::uint64_t want : {2u, 4u, 8u, 16u, 16u}) {
+      const concalloc::ThreadStats s0 = concalloc::GetThreadStats();
+      blocks.push_back(concalloc::Alloc(16));
+      const concalloc::ThreadStats s1 = concalloc::GetThreadStats();
+      EXPECT_EQ(s1.backend_allocs - s0.backend_allocs, want)
+          << "CACHE-FILL: the ramp 2, 4, 8, 16, then half the list";
+      EXPECT_EQ(s1.cached_blocks, want - 1) << "CACHE-FILL: all but one on the list";
+      EXPECT_EQ(s1.backend_blocks_in - s0.backend_blocks_in, want - 1) << "CACHE-FILL: counted";
+      for (std::uint64_t i = 1; i < want; ++i) blocks.push_back(concalloc::Alloc(16));
+      const concalloc::ThreadStats s2 = concalloc::GetThreadStats();
+      EXPECT_EQ(s2.backend_allocs, s1.backend_allocs) << "CACHE-FILL: the next ones are hits";
+      EXPECT_EQ(s2.alloc_hits - s1.alloc_hits, want - 1) << "CACHE-FILL";
+    }
+    // The 1024-byte class: 2, then 4 (4 KiB at most), then 4 again.
+    for (std::uint64_t want : {2u, 4u, 4u}) {
+      const std::uint64_t allocs0 = concalloc::GetThreadStats().backend_allocs;
+      blocks.push_back(concalloc::Alloc(1000));
+      EXPECT_EQ(concalloc::GetThreadStats().backend_allocs - allocs0, want)
+          << "CACHE-FILL: 4 KiB at most";
+      for (std::uint64_t i = 1; i < want; ++i) blocks.push_back(concalloc::Alloc(1000));
+    }
+    const std::uint64_t cached = concalloc::GetThreadStats().cached_blocks;
+    blocks.push_back(concalloc::Alloc(5000));  // 4096 / 5120 = 0: one block, none cached
+    EXPECT_EQ(concalloc::GetThreadStats().cached_blocks, cached) << "CACHE-FILL: at least one";
+    ExpectValid("CACHE-FILL");
+    for (void* p : blocks) concalloc::Free(p);
+  }).join();
   EXPECT_EQ(CountingBackend::Outstanding(), 0) << "CACHE-FILL: nothing lost (INV-CONSERVE)";
 }
 
@@ -223,15 +237,23 @@ TEST(Cache, ABackendFailingDuringTheFillStillServesTheMiss) {
   ScopedCountingBackend backend;
   ScopedDepotBudget no_depot(0);
   ScopedDepth depth(32);
-  concalloc::FlushThreadCache();
-  CountingBackend::succeed = 5;  // the fill wants 15, then the miss's own block
-  void* p = nullptr;
-  EXPECT_NO_THROW(p = concalloc::Alloc(16)) << "CACHE-FILL: 5 blocks were got";
-  EXPECT_EQ(CountingBackend::allocs.load(), 5) << "CACHE-FILL";
-  EXPECT_EQ(concalloc::GetThreadStats().cached_blocks, 4u) << "CACHE-FILL: one of the 5 served";
-  ExpectValid("CACHE-FILL");
-  concalloc::Free(p);
-  concalloc::FlushThreadCache();
+  std::thread([] {
+    for (int i = 0; i < 3; ++i) {  // the ramp to 16: misses of 2, 4 and 8
+      std::vector<void*> blocks;
+      for (int k = 0; k < (2 << i); ++k) blocks.push_back(concalloc::Alloc(16));
+      for (void* p : blocks) concalloc::Free(p);
+      concalloc::FlushThreadCache();
+    }
+    const int allocs0 = CountingBackend::allocs.load();
+    CountingBackend::succeed = 5;  // the fill wants 15, then the miss's own block
+    void* p = nullptr;
+    EXPECT_NO_THROW(p = concalloc::Alloc(16)) << "CACHE-FILL: 5 blocks were got";
+    EXPECT_EQ(CountingBackend::allocs.load() - allocs0, 5) << "CACHE-FILL";
+    EXPECT_EQ(concalloc::GetThreadStats().cached_blocks, 4u) << "CACHE-FILL: one of the 5 served";
+    ExpectValid("CACHE-FILL");
+    concalloc::Free(p);
+    concalloc::FlushThreadCache();
+  }).join();
   EXPECT_EQ(CountingBackend::Outstanding(), 0) << "CACHE-FILL: nothing lost (INV-CONSERVE)";
 }
 

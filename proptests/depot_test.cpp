@@ -123,7 +123,11 @@ TEST(Depot, ABatchLongerThanTheListIsCut) {
   ScopedDepotBudget depot(kBig);
   ScopedDepth depth(8);
   AnotherLiveCache other;
-  std::thread([] { FreeAll(AllocN(8, 40)); }).join();  // a batch of 8
+  std::thread([] {  // a batch of 8 (what CACHE-FILL cached first goes back)
+    const std::vector<void*> mine = AllocN(8, 40);
+    concalloc::FlushThreadCache();
+    FreeAll(mine);
+  }).join();
   concalloc::SetCacheDepth(3);
   concalloc::FlushThreadCache();  // this thread's lists now hold 3
   const std::uint64_t in0 = concalloc::GetThreadStats().depot_blocks_in;
@@ -321,8 +325,8 @@ TEST(Depot, ProducerConsumerReusesMemoryThroughTheDepot) {
       EXPECT_LT(producer_backend_allocs, std::uint64_t{kBlocks} / 2)
           << "DEPOT-REFILL: freed blocks come back to the producer";
     else
-      EXPECT_EQ(producer_backend_allocs, std::uint64_t{kBlocks})
-          << "DEPOT-OFF: the original's weakness, every Alloc misses";
+      EXPECT_GE(producer_backend_allocs, std::uint64_t{kBlocks})
+          << "DEPOT-OFF: the original's weakness, every block the producer uses is new";
     EXPECT_EQ(CountingBackend::OutsideDepot(), 0) << "INV-CONSERVE";
   }
 }

@@ -53,6 +53,8 @@ struct alignas(64) ThreadCache : abi_v2::CacheFront {
   std::uint64_t refilled[kNumClasses];  // blocks from the depot into list c
   std::uint64_t filled[kNumClasses];    // blocks from the backend into list c (CACHE-FILL)
   std::uint64_t to_depot[kNumClasses];  // blocks from list c to the depot
+  // CACHE-FILL's ramp: the fills of class c so far, at most kFillRampSteps.
+  std::uint8_t fills[kNumClasses];
   // LIFE-6: the registry of live caches (under the registry lock) and the
   // owner's life token, held while the owner lives.
   ThreadCache* prev;
