@@ -2,8 +2,9 @@
 // (SPEC.md section 12): worker threads allocate blocks of three classes,
 // free their own and other threads' blocks (through a shared mailbox),
 // flush their caches, trim, and exit, replaced by new threads (so caches
-// drain to the depot and the depot gives back the oldest batches). Small
-// lists and a small depot budget make every step of the protocol frequent.
+// drain to the depot and the depot gives back the oldest batches), after a
+// phase on the main thread whose batches the depot refuses. Small lists and
+// a small depot budget make every step of the protocol frequent.
 //   trace_workload [threads, default 4] [operations per thread, default 25000]
 // Environment: CONCALLOC_TRACE_FILE (where the trace goes), TRACE_DEPTH
 // (default 8), TRACE_DEPOT_BYTES (default 6144).
@@ -80,6 +81,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   concalloc::SetCacheDepth(EnvOr("TRACE_DEPTH", 8));
+  // DEPOT-BUDGET's refusals, for certain (they are rare in the threads'
+  // phase): batches of 400-byte blocks against a budget of 512 bytes.
+  concalloc::SetDepotBudget(512);
+  {
+    std::vector<void*> blocks;
+    for (int i = 0; i < 32; ++i) blocks.push_back(concalloc::Alloc(400));
+    for (void* p : blocks) concalloc::Free(p);
+    concalloc::FlushThreadCache();
+  }
   concalloc::SetDepotBudget(EnvOr("TRACE_DEPOT_BYTES", 6144));
   // Two generations of threads: the second starts as the first exits.
   const long half = ops / 2;
