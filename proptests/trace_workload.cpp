@@ -3,8 +3,9 @@
 // free their own and other threads' blocks (through a shared mailbox),
 // flush their caches, trim, and exit, replaced by new threads (so caches
 // drain to the depot and the depot gives back the oldest batches), after a
-// phase on the main thread whose batches the depot refuses. Small lists and
-// a small depot budget make every step of the protocol frequent.
+// phase on the main thread whose batches the depot refuses, and one where
+// it evicts the oldest of several. Small lists and a small depot budget
+// make every step of the protocol frequent.
 //   trace_workload [threads, default 4] [operations per thread, default 25000]
 // Environment: CONCALLOC_TRACE_FILE (where the trace goes), TRACE_DEPTH
 // (default 8), TRACE_DEPOT_BYTES (default 6144).
@@ -89,6 +90,16 @@ int main(int argc, char** argv) {
     for (int i = 0; i < 32; ++i) blocks.push_back(concalloc::Alloc(400));
     for (void* p : blocks) concalloc::Free(p);
     concalloc::FlushThreadCache();
+  }
+  // DEPOT-EVICT, for certain: room for three batches of four 48-byte
+  // blocks (224 bytes each); every later spill evicts the oldest of three.
+  concalloc::SetDepotBudget(700);
+  {
+    std::vector<void*> blocks;
+    for (int i = 0; i < 40; ++i) blocks.push_back(concalloc::Alloc(24));
+    for (void* p : blocks) concalloc::Free(p);
+    concalloc::FlushThreadCache();
+    concalloc::Trim();
   }
   concalloc::SetDepotBudget(EnvOr("TRACE_DEPOT_BYTES", 6144));
   // Two generations of threads: the second starts as the first exits.
