@@ -198,6 +198,8 @@ MUTATIONS = {
     "duplicate_take": ("a TAKE twice: a batch taken twice", "INV-OWNERSHIP"),
     "free_twice": ("a PUSH twice: a block freed twice", "INV-OWNERSHIP"),
     "pop_before_fill": ("a POP moved before the FILL that brought its block", "CACHE-2"),
+    "spill_short": ("a SPILL of one block fewer than half the list", "DEPOT-SPILL"),
+    "garbled_line": ("a line that does not parse", "TRACE-FORMAT"),
 }
 
 
@@ -228,13 +230,23 @@ def mutate(what, in_path, out_path):
         i = first_from("PUSH")
         body.insert(i + 1, list(body[i]))
     elif what == "pop_before_fill":
-        i = first_from("FILL")
-        block = body[i][6]
-        j = next((k for k in range(i + 1, len(body))
-                  if body[k][1] == "POP" and body[k][6] == block), None)
-        if j is None:
-            sys.exit("trace_tool: the filled block is never popped")
+        # the first FILL from the middle on whose block is popped next
+        # (a filled block may be flushed instead)
+        for i in [k for k in range(mid, len(body)) if body[k][1] == "FILL"]:
+            block = body[i][6]
+            j = next((k for k in range(i + 1, len(body))
+                      if body[k][6] == block and body[k][1] != "PUSH"), None)
+            if j is not None and body[j][1] == "POP":
+                break
+        else:
+            sys.exit("trace_tool: no filled block is popped")
         body.insert(i, body.pop(j))
+    elif what == "spill_short":
+        i = first_from("SPILL")
+        body[i][5] = str(int(body[i][5]) - 1)
+    elif what == "garbled_line":
+        body[first_from("PUSH")][6] = "not-an-address"
+        renumber = False
     else:
         sys.exit(f"trace_tool: unknown mutation {what}")
     if renumber:
