@@ -15,6 +15,12 @@
  * index, so no two states of it are alike; TRACE_ACCEPT prints only when the
  * last event was replayed.
  *
+ * TRACE-SCOPE: what an accepted trace shows is that this run is a run of
+ * the model. Not checked here: block contents, large and aligned blocks
+ * (never traced), what the heap does with a block after its event gave it
+ * back, and runs that were not traced (depot.pml covers all runs, within
+ * its bounds).
+ *
  * Sizes (from the trace): NT threads (caches live at once, plus one for the
  * threads with no cache), NC classes, NB blocks, LDEPTH the longest list
  * limit, BMAX the longest batch, SLOTS the most batches one shard held, NEV
@@ -62,7 +68,8 @@ bit INV_OWNERSHIP, INV_CONSERVE, INV_CACHE_BOUND, INV_DEPOT_BOUND, DEPOT_EVICT, 
 
 #include "steps.pml"
 
-/* The event kinds (src/trace.h). */
+/* TRACE-EVENTS: the event kinds (src/trace.h), each replayed below by its
+ * step of steps.pml. */
 #define K_CACHE 1
 #define K_POP 2
 #define K_PUSH 3

@@ -383,7 +383,8 @@ Block* NewBlock(std::size_t requested, std::size_t cls, ThreadCache* tc) noexcep
 // glibc alone); a class in steady use reaches the full fill by its fifth.
 constexpr std::size_t kFillBytes = 4096;
 constexpr std::uint8_t kFillRampSteps = 5;  // 2^5 = 32: past any list's half
-std::uint32_t FillCount(ThreadCache& tc, std::size_t cls) noexcept {
+// Counts the miss in the class's ramp.
+std::uint32_t NextFillCount(ThreadCache& tc, std::size_t cls) noexcept {
   if constexpr (kMutant == kMutantFillNone) return 1;
   if (tc.fills[cls] < kFillRampSteps) tc.fills[cls] += 1;
   const std::uint32_t ramp = std::uint32_t{1} << tc.fills[cls];
@@ -475,7 +476,7 @@ void* AllocSmallSlow(std::size_t size) noexcept(!kThrows) {
     }
   }
   // CACHE-FILL: the list's share first, then the miss's own block.
-  Block* h = tc == nullptr || FillFromBackend(*tc, cls, FillCount(*tc, cls) - 1)
+  Block* h = tc == nullptr || FillFromBackend(*tc, cls, NextFillCount(*tc, cls) - 1)
                  ? NewBlock(size, cls, tc)
                  : nullptr;
   if (CONCALLOC_UNLIKELY(h == nullptr)) {

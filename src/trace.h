@@ -31,7 +31,8 @@
 
 namespace concalloc::detail::trace {
 
-// The event kinds; each is a clause of SPEC.md section 12 (TRACE-<NAME>).
+// TRACE-EVENTS: the event kinds, one per step of spec/steps.pml; each is a
+// clause of SPEC.md section 14 (TRACE-<NAME>).
 enum Kind : std::uint8_t {
   kHole = 0,     // a slot never written (a number taken, no event: a crash)
   kCache = 1,    // TRACE-CACHE:  cache t's lists get their limits (depth, depot on)
