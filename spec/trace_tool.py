@@ -199,6 +199,8 @@ MUTATIONS = {
     "free_twice": ("a PUSH twice: a block freed twice", "INV-OWNERSHIP"),
     "pop_before_fill": ("a POP moved before the FILL that brought its block", "CACHE-2"),
     "spill_short": ("a SPILL of one block fewer than half the list", "DEPOT-SPILL"),
+    "cache_again": ("a thread's CACHE again right after one of its PUSHes: a cache made "
+                    "over lists that still hold blocks", "FLUSH-1"),
     "garbled_line": ("a line that does not parse", "TRACE-FORMAT"),
 }
 
@@ -244,6 +246,18 @@ def mutate(what, in_path, out_path):
     elif what == "spill_short":
         i = first_from("SPILL")
         body[i][5] = str(int(body[i][5]) - 1)
+    elif what == "cache_again":
+        # the first PUSH from the middle on by a thread with a cache; its
+        # cache's CACHE event again right after it (the list is not empty then)
+        i = next((k for k in range(mid, len(body))
+                  if body[k][1] == "PUSH" and body[k][2] != "-"), None)
+        if i is None:
+            sys.exit("trace_tool: no PUSH by a thread with a cache")
+        c = max((k for k in range(i) if body[k][1] == "CACHE" and body[k][2] == body[i][2]),
+                default=None)
+        if c is None:
+            sys.exit("trace_tool: the PUSH's thread has no CACHE event")
+        body.insert(i + 1, list(body[c]))
     elif what == "garbled_line":
         body[first_from("PUSH")][6] = "not-an-address"
         renumber = False
