@@ -3,8 +3,8 @@
 // free their own and other threads' blocks (through a shared mailbox),
 // flush their caches, trim, and exit, replaced by new threads (so caches
 // drain to the depot and the depot gives back the oldest batches), after a
-// phase on the main thread whose batches the depot refuses, and one where
-// it evicts the oldest of several. Small lists and a small depot budget
+// phase on the main thread that touches every size class, one whose batches
+// the depot refuses, and one where it evicts the oldest of several. Small lists and a small depot budget
 // make every step of the protocol frequent.
 //   trace_workload [threads, default 4] [operations per thread, default 25000]
 // Environment: CONCALLOC_TRACE_FILE (where the trace goes), TRACE_DEPTH
@@ -82,6 +82,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   concalloc::SetCacheDepth(EnvOr("TRACE_DEPTH", 8));
+  // Every size class at least once, so that the checker's arrays, sized by
+  // the classes a trace names, take all 96 (a real program's trace names
+  // most of them).
+  {
+    std::vector<void*> blocks;
+    for (std::size_t size : concalloc::abi_v2::kClassSize)
+      blocks.push_back(concalloc::Alloc(size - concalloc::abi_v2::kHeaderSize));
+    for (void* p : blocks) concalloc::Free(p);
+  }
   // DEPOT-BUDGET's refusals, for certain (they are rare in the threads'
   // phase): batches of 400-byte blocks against a budget of 512 bytes.
   concalloc::SetDepotBudget(512);

@@ -20,7 +20,7 @@ static TraceEvent* trace_ev;
 static int trace_nev;
 static unsigned long long* trace_addr; /* block index -> its address */
 static int trace_nblocks;
-static int trace_csize[64];
+static int trace_csize[NC]; /* NC from trace_tool.py prepare: up to the 96 classes */
 static int trace_loaded;
 static int trace_rejected;
 static const char* trace_kind_name[] = {"HOLE", "CACHE", "POP", "PUSH", "FILL", "NEW",
