@@ -28,11 +28,15 @@
  */
 
 #define NSH 4                            /* kDepotShards */
+#ifndef CHUNK                             /* trace_tool.py: more for long traces */
 #define CHUNK 1024
+#endif
 #define NQ (NC * NSH)
 #define HCAP BMAX
+#ifndef BLK                               /* trace_tool.py: int past 32,000 blocks */
 #define BLK short
 #define NONE 32767
+#endif
 #define LIMIT(t, c) lim[(t) * NC + (c)]
 #define UNITS(c, n) ((n) * csize[c] + RECORD)   /* BatchBytes */
 #define EVICT_GHOST_MOVE(q0, i0) skip
@@ -105,7 +109,8 @@ init {
   };
   /* CHUNK events per atomic step: Spin keeps a copy of the state for each
    * step of the path (a d_step cannot be undone otherwise), so fewer,
-   * longer steps keep the checker's memory small. */
+   * longer steps keep the checker's memory small (at most 32 steps: a long
+   * trace's state, with many batches in the depot, is megabytes). */
   do
   :: ev < NEV ->
      d_step {

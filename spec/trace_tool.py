@@ -23,6 +23,7 @@ lines do not parse (TRACE-FORMAT, TRACE-ORDER), naming the line.
 import struct
 import sys
 
+MAX_BLOCKS = 1000000  # distinct blocks a trace may name (owner and inbackend: 2 bytes each)
 KINDS = ["HOLE", "CACHE", "POP", "PUSH", "FILL", "NEW", "BACK", "FLUSH", "SPILL", "DRAIN",
          "PUT", "EVICT", "REFUSE", "TAKE", "REFILL", "TRIM", "EXIT"]
 NO_CACHE = 0xFFFF
@@ -160,14 +161,18 @@ def prepare(trace_path, out_dir):
         csize[ci] = sizes[c]
     nb = max(1, len(addrs))
     bmax = max(bmax, ldepth)
-    if ldepth > 250 or bmax > 250 or nt > 250 or nb > 32000:
+    if ldepth > 250 or bmax > 250 or nt > 250 or nb > MAX_BLOCKS:
         reject(0, "-", "TRACE-FORMAT",
                f"too large for the checker: {nt} threads, {nb} blocks, lists of {ldepth}")
+    # Block indices are shorts in the model's state, ints past 32,000 blocks
+    # (a real program's trace, through libconcalloc-malloc).
+    wide = nb > 32000
+    none = 2147483647 if wide else 32767  # NONE: no block
     for e in out:
         if e[2] < 0:
             e[2] = nt - 1
         if e[6] < 0:
-            e[6] = 32767  # NONE
+            e[6] = none
     with open(f"{out_dir}/events.txt", "w") as f:
         f.write(f"{len(out)} {nb}\n")
         f.write(" ".join(str(v) for v in csize) + "\n")
@@ -177,10 +182,15 @@ def prepare(trace_path, out_dir):
     defs = (f"-DNT={nt} -DNC={nc} -DNB={nb} -DLDEPTH={ldepth} -DBMAX={bmax} "
             f"-DSLOTS={max_batches + 1} -DNEV={len(out)} -DLISTBYTES={list_bytes} "
             f"-DRECORD={record}")
-    vector = (2 * nt * nc * (ldepth + 1) + 2 * nt * nc + 2 * nq * (max_batches + 1) * bmax +
-              4 * nq * (max_batches + 1) + 2 * nt * bmax + 2 * nt + 2 * nb + 2 * nc + 64)
+    # For spin only (pan.c has a NONE of its own).
+    spin_only = f" -DBLK=int -DNONE={none}" if wide else ""
+    # Events per atomic step (trace.pml): 1024, or enough for 32 steps.
+    spin_only += f" -DCHUNK={max(1024, -(-len(out) // 32))}"
+    blk = 4 if wide else 2
+    vector = (blk * nt * nc * (ldepth + 1) + 2 * nt * nc + blk * nq * (max_batches + 1) * bmax +
+              4 * nq * (max_batches + 1) + blk * nt * bmax + 2 * nt + 2 * nb + 2 * nc + 64)
     with open(f"{out_dir}/spin.defs", "w") as f:
-        f.write(defs + "\n")
+        f.write(defs + spin_only + "\n")
     with open(f"{out_dir}/cc.defs", "w") as f:
         f.write(f"{defs} -DNSH={NSH} -DNQ={nq} -DHCAP={bmax} "
                 f"-DVECTORSZ={(vector * 2 + 4096) // 1024 * 1024}\n")
