@@ -2,8 +2,11 @@
 # every object through malloc (PYTHONMALLOC=malloc) and libconcalloc-malloc's
 # trace build preloaded. Two producer threads hand lists, dicts and tuples
 # to two consumer threads, which free them: blocks freed by a thread that
-# did not allocate them, in most of the 96 size classes.
+# did not allocate them, in most of the 96 size classes. Then it runs a
+# child process.
 import queue
+import subprocess
+import sys
 import threading
 
 q = queue.Queue(maxsize=64)
@@ -29,3 +32,9 @@ for t in threads:
     t.start()
 for t in threads:
     t.join()
+
+# A process it starts inherits CONCALLOC_TRACE_FILE and allocates too; it
+# must record nothing (TRACE-SCOPE: one process per trace), not write its
+# events over the first process's.
+subprocess.run([sys.executable, "-c", "print(len([str(i) for i in range(3000)]))"],
+               check=True, stdout=subprocess.DEVNULL)

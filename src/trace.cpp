@@ -4,6 +4,7 @@
 
 #if CONCALLOC_TRACE
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -60,12 +61,21 @@ void Open() noexcept {
   const char* path = std::getenv("CONCALLOC_TRACE_FILE");
   const std::size_t capacity = ParseSetting(std::getenv("CONCALLOC_TRACE_EVENTS"),
                                             std::size_t{1} << 22, std::size_t{1} << 30);
-  int fd = path != nullptr ? ::open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
+  int fd = path != nullptr ? ::open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
+  // TRACE-SCOPE: one process per file. The first to open it holds an
+  // exclusive lock for its whole life (the descriptor stays open; exec
+  // closes it, fork shares it); any other process that inherits
+  // CONCALLOC_TRACE_FILE (one the traced program runs) records nothing, where
+  // it used to truncate the file and write its own events over the first's.
+  if (fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    fd = -1;
+  }
   const std::size_t bytes = kHeaderBytes + capacity * sizeof(Slot);
   void* map = MAP_FAILED;
-  if (fd >= 0 && ::ftruncate(fd, static_cast<off_t>(bytes)) == 0)
+  if (fd >= 0 && ::ftruncate(fd, 0) == 0 && ::ftruncate(fd, static_cast<off_t>(bytes)) == 0)
     map = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (fd >= 0) ::close(fd);
+  if (fd >= 0 && map == MAP_FAILED) ::close(fd);
   if (map == MAP_FAILED) {
     g_state.store(3, std::memory_order_release);
     return;
