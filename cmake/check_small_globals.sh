@@ -3,9 +3,8 @@
 # all lie below its large zero-filled arrays (the depot's shards, the no-cache
 # sentinel), so that a process that never reaches the depot touches only the
 # data pages the loader touches anyway, not pages in the middle of the
-# arrays' 77 KiB (CMakeLists.txt orders the sources for this). The depot's
-# own counter (g_depot_bytes, just before the shards) is exempt: only a
-# process that reaches the depot touches it, and the shards with it.
+# arrays' 77 KiB (CONCALLOC_LARGE_BSS in src/platform.h, and the link's
+# --sort-section=name in CMakeLists.txt, whatever the compiler).
 #   check_small_globals.sh LIBRARY
 set -euo pipefail
 lib=$1
@@ -15,7 +14,7 @@ nm -S --defined-only "$lib" | awk '
   NF == 4 && $3 ~ /^[bBdD]$/ {
     addr = "x" $1; large_size = ("x" $2 >= "x" sprintf("%0" length($2) "x", 4096))
     if (large_size) { if (first_large == "" || addr < first_large) { first_large = addr; large = $4 } }
-    else if ($4 !~ /g_depot_bytes/ && (last_small == "" || addr > last_small)) { last_small = addr; small = $4 }
+    else if (last_small == "" || addr > last_small) { last_small = addr; small = $4 }
   }
   END {
     if (first_large == "") { print "MALLOC-LEAN: no large array found"; exit 1 }

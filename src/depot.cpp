@@ -10,13 +10,6 @@
 
 namespace concalloc {
 namespace detail {
-
-// DEPOT-BUDGET: bytes reserved by the depot's batches, all shards together.
-// One atomic read-modify-write per batch put or taken (DEPOT-COUNTS).
-// (Of external linkage, so that it is laid out where it is defined, before
-// the shards, MALLOC-LEAN; hidden like every symbol of the library.)
-std::atomic<std::size_t> g_depot_bytes{0};
-
 namespace {
 
 // A shard of one class's depot: a queue of batches, newest first. Under its
@@ -62,11 +55,11 @@ struct alignas(64) Shard {
   std::uint64_t budget_rmws = 0;  // of g_depot_bytes, by this shard's holders
   std::uint64_t blocks_trimmed = 0;
 };
-// MALLOC-LEAN: depot.cpp is the last source (CMakeLists.txt) and these
-// 72 KiB of .bss its last object, after every small global of the library
-// (cmake/check_small_globals.sh): a process that never reaches the depot
-// touches none of their pages.
-Shard g_shards[kNumClasses][kDepotShards];
+CONCALLOC_LARGE_BSS Shard g_shards[kNumClasses][kDepotShards];  // 72 KiB, MALLOC-LEAN
+
+// DEPOT-BUDGET: bytes reserved by the depot's batches, all shards together.
+// One atomic read-modify-write per batch put or taken (DEPOT-COUNTS).
+std::atomic<std::size_t> g_depot_bytes{0};
 
 // DEPOT-LOCK: every read and write of a shard holds its lock (the counts
 // excepted: `nbatches` is also read without it, as a hint).

@@ -15,29 +15,8 @@
 
 namespace concalloc::detail {
 
+CONCALLOC_LARGE_BSS ThreadCache g_no_cache{};  // 4.8 KiB, read only; MALLOC-LEAN
 void (*g_exit_report)() = nullptr;
-
-// LIFE-6: every cache that is live (created, not yet torn down or reaped),
-// on one doubly linked list under the registry lock:
-//   INV-REGISTRY: a cache is on the list exactly while it is live, and then
-//                 its owner holds its life token unless the owner has died.
-// A cache whose thread died without its teardown (created during the last
-// round of pthread-key destructors, when glibc runs no further round) is
-// found by its token and returned like an exiting thread's (DEPOT-EXIT).
-struct Registry {
-  ThreadCache* head = nullptr;
-  ThreadCache* cursor = nullptr;  // where the next bounded reap starts
-  std::uint32_t next_shard = 0;   // DEPOT-SHARD: round robin over the shards
-  std::size_t live = 0;           // caches on the list (DEPOT-QUIET)
-};
-Registry g_registry;
-
-// The cache of threads that have none (thread_cache.h). MALLOC-LEAN: defined
-// after the small globals (external ones are laid out in the order of their
-// definitions; internal ones may be placed after), so that its 4.8 KiB of
-// .bss (read, never written) do not push them onto pages of their own;
-// depot.cpp's arrays come after it.
-ThreadCache g_no_cache{};
 __thread ThreadCache* tl_cache CONCALLOC_STATIC_TLS = &g_no_cache;
 __thread CacheState tl_state CONCALLOC_STATIC_TLS = CacheState::kUnborn;
 
@@ -102,6 +81,21 @@ void RunInvariantWalk() noexcept {
 }
 
 void OnThreadExit(void* cache) noexcept;
+
+// LIFE-6: every cache that is live (created, not yet torn down or reaped),
+// on one doubly linked list under the registry lock:
+//   INV-REGISTRY: a cache is on the list exactly while it is live, and then
+//                 its owner holds its life token unless the owner has died.
+// A cache whose thread died without its teardown (created during the last
+// round of pthread-key destructors, when glibc runs no further round) is
+// found by its token and returned like an exiting thread's (DEPOT-EXIT).
+struct Registry {
+  ThreadCache* head = nullptr;
+  ThreadCache* cursor = nullptr;  // where the next bounded reap starts
+  std::uint32_t next_shard = 0;   // DEPOT-SHARD: round robin over the shards
+  std::size_t live = 0;           // caches on the list (DEPOT-QUIET)
+};
+Registry g_registry;
 
 void Register(ThreadCache* tc) noexcept {
   Locked lock(g_registry_lock);
