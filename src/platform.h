@@ -15,8 +15,8 @@
 // FAST-2: static TLS in the shared library too: no __tls_get_addr call.
 #define CONCALLOC_STATIC_TLS __attribute__((tls_model("initial-exec")))
 // MALLOC-LEAN: a large zero-filled array (the depot's shards, the no-cache
-// sentinel) goes to a .bss section of its own, which the link's
-// --sort-section=name (CMakeLists.txt) places after every object's plain
+// sentinel) goes to a .bss section of its own, which libconcalloc-malloc's
+// link with --sort-section=name (CMakeLists.txt) places after every object's plain
 // .bss, whatever the compiler's order of definitions and the sources': the
 // small globals share the data page the loader touches anyway, and a
 // process that never reaches the depot touches no page of the arrays.

@@ -62,11 +62,12 @@ void Open() noexcept {
   const std::size_t capacity = ParseSetting(std::getenv("CONCALLOC_TRACE_EVENTS"),
                                             std::size_t{1} << 22, std::size_t{1} << 30);
   int fd = path != nullptr ? ::open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
-  // TRACE-SCOPE: one process per file. The first to open it holds an
+  // TRACE-BUILD: one process per file. The first to open it holds an
   // exclusive lock for its whole life (the descriptor stays open; exec
-  // closes it, fork shares it); any other process that inherits
-  // CONCALLOC_TRACE_FILE (one the traced program runs) records nothing, where
-  // it used to truncate the file and write its own events over the first's.
+  // closes it); any other process that inherits CONCALLOC_TRACE_FILE (one
+  // the traced program runs) records nothing, where it used to truncate the
+  // file and write its own events over the first's. A child of fork()
+  // shares the lock, so TakeSeq stops it by its pid instead.
   if (fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     ::close(fd);
     fd = -1;
