@@ -497,11 +497,45 @@ TEST(Inline, OnlyReleaseBuildsPublishTheCache) {
   concalloc::Free(concalloc::Alloc(16));  // the thread's cache is live
   const concalloc::BuildInfo info = concalloc::GetBuildInfo();
   const bool release = !info.checked && !info.exact_usable_size;
-  EXPECT_EQ(concalloc::abi_v2::tl_front != nullptr, release)
+  EXPECT_EQ(concalloc::abi_v3::tl_front != nullptr, release)
       << "INLINE-2: checked " << info.checked << ", exact usable size "
       << info.exact_usable_size;
   std::thread([] {
-    EXPECT_EQ(concalloc::abi_v2::tl_front, nullptr) << "INLINE-2: a new thread has no cache yet";
+    EXPECT_EQ(concalloc::abi_v3::tl_front, nullptr) << "INLINE-2: a new thread has no cache yet";
+  }).join();
+}
+
+// INV-STATS: the pushes are derived from the pops counted in the room words
+// (INLINE-3); a pop not counted there leaves fewer blocks pushed than none,
+// which Validate reports. Only where the cache is published (INLINE-2).
+TEST(Validate, ReportsAPopNotCounted) {
+  std::thread([] {
+    ScopedDepotBudget no_depot(0);
+    // A new thread: no block pushed yet. Allocate until one is a hit (a
+    // block CACHE-FILL put on the list at the miss).
+    std::vector<void*> blocks;
+    const std::uint64_t hits0 = concalloc::GetThreadStats().alloc_hits;
+    while (concalloc::GetThreadStats().alloc_hits == hits0 && blocks.size() < 16)
+      blocks.push_back(concalloc::Alloc(10));
+    concalloc::abi_v3::CacheFront* front = concalloc::abi_v3::tl_front;
+    const concalloc::BuildInfo info = concalloc::GetBuildInfo();
+    if (front == nullptr) {
+      EXPECT_TRUE(info.checked || info.exact_usable_size) << "INLINE-2: release publishes";
+    } else {
+      ASSERT_EQ(concalloc::GetThreadStats().frees_cached, 0u) << "STATS-1: nothing pushed yet";
+      ExpectValid("VALIDATE-1 before");
+      const std::size_t cls = concalloc::abi_v3::ClassOfSize(10);
+      const std::uint64_t one_pop = std::uint64_t{1} << concalloc::abi_v3::kRoomBits;
+      const std::uint64_t word = concalloc::test::PeekWord(&front->room[cls]);
+      ASSERT_GE(word, one_pop) << "INLINE-3: the pop is counted in the room word";
+      concalloc::test::PokeWord(&front->room[cls], word - one_pop);
+      const concalloc::ValidationResult r = concalloc::Validate();
+      concalloc::test::PokeWord(&front->room[cls], word);
+      ASSERT_FALSE(r) << "VALIDATE-1: a pop not counted";
+      EXPECT_STREQ(r.clause, "INV-STATS") << "VALIDATE-1";
+      ExpectValid("VALIDATE-1 after repair");
+    }
+    for (void* p : blocks) concalloc::Free(p);
   }).join();
 }
 

@@ -67,6 +67,36 @@ void CheckAfterStep(const Model& m, const Sut& sut) {
   RC_ASSERT(sut.ptr.size() == m.live.size());
 }
 
+// INV-STATS, step by step. The fast paths count only the pops (in the room
+// words) and frees_cached is derived, so the counting is checked per
+// command: a class-block Alloc on a thread with a cache counts one hit, one
+// miss, or both (a miss that a batch from the depot then serves), and leaves
+// frees_cached as it was; a Free raises it by at most one. A thread has a cache once any counter is not zero (none in tool mode,
+// SAN-DIRECT, where every counter stays zero).
+bool HasCache(const concalloc::ThreadStats& s) {
+  return s.alloc_hits + s.alloc_misses + s.frees_cached + s.backend_allocs + s.backend_frees +
+             s.cached_blocks + s.depot_blocks_in + s.backend_blocks_in !=
+         0;
+}
+void CheckAllocCounted(const concalloc::ThreadStats& before, const concalloc::ThreadStats& after,
+                       std::size_t size) {
+  if (!HasCache(after)) return;
+  const std::uint64_t hits = after.alloc_hits - before.alloc_hits;
+  const std::uint64_t misses = after.alloc_misses - before.alloc_misses;
+  if (size <= concalloc::abi_v3::kMaxSmallSize && (hits > 1 || misses > 1 || hits + misses == 0))
+    RC_FAIL("INV-STATS: an Alloc of a class block counted " + std::to_string(hits) +
+            " hits and " + std::to_string(misses) + " misses");
+  if (after.frees_cached != before.frees_cached)
+    RC_FAIL("INV-STATS: an Alloc changed frees_cached from " +
+            std::to_string(before.frees_cached) + " to " + std::to_string(after.frees_cached));
+}
+void CheckFreeCounted(const concalloc::ThreadStats& before, const concalloc::ThreadStats& after) {
+  if (!HasCache(after)) return;
+  if (after.frees_cached - before.frees_cached > 1)
+    RC_FAIL("INV-STATS: a Free changed frees_cached from " + std::to_string(before.frees_cached) +
+            " to " + std::to_string(after.frees_cached));
+}
+
 // A new block must be aligned, big enough, and overlap no live block.
 void CheckNewBlock(const Sut& sut, const unsigned char* p, std::size_t size, std::size_t align) {
   RC_ASSERT(p != nullptr);
@@ -108,8 +138,10 @@ struct AllocCmd : Cmd {
   bool inline_path = *rc::gen::arbitrary<bool>();
   void apply(Model& m) const override { m.live[m.next_id++] = {size, 1, -1}; }
   void run(const Model& m, Sut& sut) const override {
+    const concalloc::ThreadStats before = concalloc::GetThreadStats();
     auto* p = static_cast<unsigned char*>(inline_path ? concalloc::InlineAlloc(size)
                                                       : concalloc::Alloc(size));
+    CheckAllocCounted(before, concalloc::GetThreadStats(), size);
     CheckNewBlock(sut, p, size, 1);
     sut.ptr[m.next_id] = p;
   }
@@ -147,10 +179,12 @@ struct FreeCmd : Cmd {
   void apply(Model& m) const override { m.live.erase(id); }
   void run(const Model& m, Sut& sut) const override {
     VerifyContents(m.live.at(id), sut.ptr.at(id));
+    const concalloc::ThreadStats before = concalloc::GetThreadStats();
     if (inline_path)
       concalloc::InlineFree(sut.ptr.at(id));
     else
       concalloc::Free(sut.ptr.at(id));
+    CheckFreeCounted(before, concalloc::GetThreadStats());
     sut.ptr.erase(id);
   }
   void show(std::ostream& os) const override {

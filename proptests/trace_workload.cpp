@@ -87,8 +87,8 @@ int main(int argc, char** argv) {
   // most of them).
   {
     std::vector<void*> blocks;
-    for (std::size_t size : concalloc::abi_v2::kClassSize)
-      blocks.push_back(concalloc::Alloc(size - concalloc::abi_v2::kHeaderSize));
+    for (std::size_t size : concalloc::abi_v3::kClassSize)
+      blocks.push_back(concalloc::Alloc(size - concalloc::abi_v3::kHeaderSize));
     for (void* p : blocks) concalloc::Free(p);
   }
   // DEPOT-BUDGET's refusals, for certain (they are rare in the threads'

@@ -42,7 +42,7 @@ namespace concalloc::detail {
 // cached block's tag has bit 63 set: never a class index, so Free of a
 // cached block never takes the fast path, and its slow path stops it
 // (HARD-DOUBLE); and a link decodes to a value with bit 63 clear unless it
-// was written without the key, which the pop that follows it stops
+// was written without the key, which the pop that reads it stops
 // (HARD-LINK). CONCALLOC_HARDENED=OFF: key 0, no checks (the links in
 // clear; what a double free does is then undefined, as in the original).
 struct BlockHeader {
@@ -65,8 +65,8 @@ static_assert(kKindAligned >= kNumClasses && kKindLarge >= kNumClasses,
 // very pointers they return and take, with no offset arithmetic. Block is
 // incomplete on purpose: a Block* is never dereferenced, only passed to the
 // accessors below, and must not reach the backend (RawOf gives its address).
-// It is the public abi_v2::Block, which inline callers pop and push (INLINE-1).
-using Block = abi_v2::Block;
+// It is the public abi_v3::Block, which inline callers pop and push (INLINE-1).
+using Block = abi_v3::Block;
 
 CONCALLOC_ALWAYS_INLINE BlockHeader* HeaderAt(const Block* b) noexcept {
   return reinterpret_cast<BlockHeader*>(reinterpret_cast<std::uintptr_t>(b) - kHeaderSize);
@@ -107,7 +107,7 @@ constexpr bool kHardened =
     kLinkInTag && !san::kAsan && !san::kValgrind && CONCALLOC_HARDENED != 0;
 constexpr std::uint64_t kCachedMark = std::uint64_t{1} << 63;
 // The key of release links: per process (the secret, with bit 63 set); 0
-// when not hardened. A thread cache holds a copy (abi_v2::CacheFront::key),
+// when not hardened. A thread cache holds a copy (abi_v3::CacheFront::key),
 // which the fast paths use.
 CONCALLOC_ALWAYS_INLINE std::uint64_t LinkKey() noexcept {
   if constexpr (kHardened) return Secret() | kCachedMark;

@@ -17,12 +17,12 @@ namespace concalloc::detail {
 
 // The table itself is public (include/concalloc/inline.h), because inline
 // callers look classes up too (INLINE-1): one table, for them and the library.
-using abi_v2::kAlignment;
-using abi_v2::kClassSize;
-using abi_v2::kHeaderSize;
-using abi_v2::kMaxClassSize;
-using abi_v2::kMaxSmallSize;
-using abi_v2::kNumClasses;
+using abi_v3::kAlignment;
+using abi_v3::kClassSize;
+using abi_v3::kHeaderSize;
+using abi_v3::kMaxClassSize;
+using abi_v3::kMaxSmallSize;
+using abi_v3::kNumClasses;
 
 static_assert(kClassSize[0] == 16 && kClassSize[31] == 512, "SIZE-1: 16-byte steps to 512");
 static_assert(kClassSize[32] == 544 && kClassSize[47] == 1024, "SIZE-1: 32-byte steps to 1024");
@@ -48,8 +48,8 @@ constexpr std::size_t SumOfClassSizes() {
 }
 static_assert(SumOfClassSizes() == 196608, "INV-CACHE-BOUND: 192 KiB per unit of depth");
 
-using abi_v2::kClassOfGranule;
-using abi_v2::kNumGranules;
+using abi_v3::kClassOfGranule;
+using abi_v3::kNumGranules;
 
 constexpr bool ClassOfGranuleIsSmallest() {
   for (std::size_t g = 1; g < kNumGranules; ++g) {
@@ -62,11 +62,11 @@ constexpr bool ClassOfGranuleIsSmallest() {
 static_assert(ClassOfGranuleIsSmallest(), "SIZE-1: smallest class that fits");
 
 // SIZE-1: the class of a request of `size` <= kMaxSmallSize bytes; the
-// library's lookup is the inline callers' (abi_v2::ClassOfSize), except in
+// library's lookup is the inline callers' (abi_v3::ClassOfSize), except in
 // the size_class mutant, which forgets the header.
 CONCALLOC_ALWAYS_INLINE std::size_t ClassOfSize(std::size_t size) noexcept {
   if constexpr (kMutant == kMutantSizeClass) return kClassOfGranule[(size + 15) >> 4];
-  return abi_v2::ClassOfSize(size);
+  return abi_v3::ClassOfSize(size);
 }
 
 }  // namespace concalloc::detail

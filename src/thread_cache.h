@@ -24,28 +24,33 @@ enum class CacheState : std::uint32_t { kUnborn = 0, kCreating = 1, kLive = 2, k
 // A thread's cache: one LIFO list per class (CACHE-1), kept as parallel
 // arrays indexed by the class, so that each fast path reaches its list's
 // fields with the class index itself (scaled addressing, no multiply: FAST-1)
-// and the hot arrays of all 96 classes take 1.1 KiB. They and the fast
-// paths' two counters (hits, frees: one each for all classes) are the public
-// abi_v2::CacheFront, which inline callers use too (INLINE-3).
-// For every class c, with count(c) = limit[c] - room[c]:
+// and the hot arrays of all 96 classes take 1.5 KiB. They are the public
+// abi_v3::CacheFront, which inline callers use too (INLINE-3): head[c] and
+// the room word room[c], whose low kRoomBits bits are the list's room and
+// whose high bits count the fast paths' pops (Room, PopsOf).
+// For every class c, with count(c) = limit[c] - Room(tc, c):
 //   INV-LIST:        from head[c], the links reach nullptr after exactly
 //                    count(c) blocks, each 16-aligned (no cycle).
 //   INV-CACHE-BOUND: count(c) <= ListLimit(c, depth, depot), which is depth,
 //                    or with the depot on at most kListBytes of blocks.
 //   INV-TAG:         every block on list c has tag (kind c, kStateCached).
 //   INV-FILL:        (checked builds) each caller byte of those blocks is 0xDD.
-//   INV-STATS:       sum over c of count(c) == frees - hits + sum over c of
-//                    (refilled[c] + filled[c] - flushed[c] - to_depot[c]).
+//   INV-STATS:       hits + sum over c of PopsOf(room[c]) counts the pops;
+//                    the pushes are what that leaves (CacheStats):
+//                    frees == sum over c of count(c) + hits - sum over c of
+//                    (refilled[c] + filled[c] - flushed[c] - to_depot[c]),
+//                    never negative.
 // Checkers: CheckInvList, CheckInvCacheBound, CheckInvTag, CheckInvFill,
 // CheckInvStats in thread_cache.cpp, run by Validate (VALIDATE-1).
 // Touched by its own thread only (CACHE-1). Its memory comes from the
 // default backend and is reachable from TLS, so leak checkers scan it.
-struct alignas(64) ThreadCache : abi_v2::CacheFront {
-  // room[c], head[c], hits, frees: from CacheFront, at offset 0
+struct alignas(64) ThreadCache : abi_v3::CacheFront {
+  // room[c], head[c], key: from CacheFront, at offset 0
   std::uint32_t depth;  // CONF-DEPTH: the bound in force
   bool depot;           // DEPOT-BUDGET was not 0 when the limits were set
   // What room[c] is reset to: ListLimit (MUT-1 cache_bound: one more).
   std::uint32_t limit[kNumClasses];
+  std::uint64_t hits;   // the pops folded out of the room words (SetRoom)
   std::uint64_t misses;
   std::uint64_t backend_allocs;
   std::uint64_t backend_frees;
@@ -62,6 +67,26 @@ struct alignas(64) ThreadCache : abi_v2::CacheFront {
   platform::LifeToken token;
   DepotClient client;  // DEPOT-SHARD: its shard
 };
+
+// The room word (INLINE-3): room in the low bits, pops above.
+using abi_v3::kPopStep;
+using abi_v3::kRoomBits;
+using abi_v3::kRoomMask;
+static_assert(kMaxCacheDepth <= kRoomMask,
+              "CONF-DEPTH: the deepest list's room fits the room word's low bits");
+// How many more blocks list c may take.
+CONCALLOC_ALWAYS_INLINE std::uint32_t Room(const ThreadCache& tc, std::size_t c) noexcept {
+  return static_cast<std::uint32_t>(tc.room[c] & kRoomMask);
+}
+// The pops the fast paths counted in list c's room word, not yet folded.
+constexpr std::uint64_t PopsOf(std::uint64_t room_word) noexcept { return room_word >> kRoomBits; }
+// Slow paths: sets list c's room, and folds its pops into hits first, so
+// that a word's pop count wraps only after 2^44 pops with no slow path of
+// its class between them (STATS-1).
+CONCALLOC_ALWAYS_INLINE void SetRoom(ThreadCache& tc, std::size_t c, std::uint32_t room) noexcept {
+  tc.hits += PopsOf(tc.room[c]);
+  tc.room[c] = room;
+}
 
 // INV-CACHE-BOUND: the most blocks list c may hold. Without the depot, depth
 // (the original's bound, for every class). With it, also no more than
@@ -90,13 +115,13 @@ static_assert(MaxCacheBytes(32, false) == 32 * SumOfClassSizes(),
 // The calling thread's cache. Before the thread has one (unborn) and after it
 // is torn down (dead) this points to g_no_cache, whose heads are all null and
 // rooms all 0, so both fast paths fall through to the slow path without a
-// state test. Initial-exec TLS, like tl_state and abi_v2::tl_front: 24
+// state test. Initial-exec TLS, like tl_state and abi_v3::tl_front: 24
 // bytes in all (FAST-2), dlopen-safe.
 extern ThreadCache g_no_cache;
 extern __thread ThreadCache* tl_cache CONCALLOC_STATIC_TLS;
 extern __thread CacheState tl_state CONCALLOC_STATIC_TLS;
 
-// INLINE-2: inline callers (abi_v2::tl_front) get the live cache only where
+// INLINE-2: inline callers (abi_v3::tl_front) get the live cache only where
 // its fast path has no checks and no tool hooks: release builds, TSan's
 // included. Checked, ASan and memcheck builds leave tl_front null, so inline
 // callers always take Alloc and Free, with their checks and hooks.
@@ -132,60 +157,63 @@ CONCALLOC_NOINLINE std::uint64_t CheckedKindOfFreed(const void* p) noexcept;
 // (cached, linked to next) (CHK-FILL).
 CONCALLOC_NOINLINE void CheckedPutOnList(Block* h, std::size_t cls, const Block* next) noexcept;
 
-// HARD-LINK: head[c] holds list c's top keyed (top ^ key, key 0 when not
-// hardened, as in checked builds), as its blocks' tags hold their links.
+// HARD-LINK: what the fast paths XOR a cached block's link with: the
+// cache's copy of LinkKey() (0 when not hardened, as in checked builds).
 CONCALLOC_ALWAYS_INLINE std::uint64_t KeyOf(const ThreadCache& tc) noexcept {
   return kHardened ? tc.key : 0;
 }
-// List c's top, decoded (unchecked: a forged top is stopped where it is
-// followed, LinkOf and AllocFast).
+// List c's top. Kept in clear, as glibc keeps its tcache's entries: the
+// links an attacker reaches through a freed block are keyed, the cache is
+// not a freed block. (abi_v2 keyed the top too; then a push stored a value
+// computed from its block's address where the next pop reads it, and the
+// processor could not forward the pointer as it was.)
 CONCALLOC_ALWAYS_INLINE Block* Head(const ThreadCache& tc, std::size_t c) noexcept {
-  return reinterpret_cast<Block*>(static_cast<std::uintptr_t>(tc.head[c] ^ KeyOf(tc)));
+  return reinterpret_cast<Block*>(static_cast<std::uintptr_t>(tc.head[c]));
 }
 CONCALLOC_ALWAYS_INLINE void SetHead(ThreadCache& tc, std::size_t c, const Block* top) noexcept {
-  tc.head[c] = reinterpret_cast<std::uintptr_t>(top) ^ KeyOf(tc);
+  tc.head[c] = reinterpret_cast<std::uintptr_t>(top);
 }
 
-// Puts b (a live block of class cls) on top of list cls, which then has
-// `room` more places (the caller has checked that it had one); counts
-// nothing.
+// Puts b (a live block of class cls) on top of list cls, whose room word
+// then is room_word: the caller has checked that the list had room and
+// passes its word less 1. Counts nothing.
 CONCALLOC_ALWAYS_INLINE void LinkOnTop(ThreadCache& tc, Block* b, std::size_t cls,
-                                       std::uint32_t room) noexcept {
+                                       std::uint64_t room_word) noexcept {
   san::BlockIn(UserOf(b), UserBytes(cls));  // SAN-FREE
-  tc.room[cls] = room;
+  tc.room[cls] = room_word;
   if constexpr (kChecked)
     CheckedPutOnList(b, cls, Head(tc, cls));
-  else  // HARD-LINK: the tag becomes the keyed link, the keyed top as it is
-    StoreTag(b, tc.head[cls]);
+  else  // HARD-LINK: the tag becomes the keyed link to the old top
+    StoreTag(b, tc.head[cls] ^ KeyOf(tc));
   SetHead(tc, cls, b);
   san::BlockCached(UserOf(b), UserBytes(cls));  // SAN-CACHED
 }
 
-// CACHE-3: Free puts b on top of list cls (LinkOnTop), counted in frees.
+// CACHE-3: Free puts b on top of list cls (LinkOnTop); a push is counted
+// by what it leaves (INV-STATS).
 CONCALLOC_ALWAYS_INLINE void PushBlock(ThreadCache& tc, Block* b, std::size_t cls,
-                                       std::uint32_t room) noexcept {
-  tc.frees += 1;
-  LinkOnTop(tc, b, cls, room);
+                                       std::uint64_t room_word) noexcept {
+  LinkOnTop(tc, b, cls, room_word);
   CONCALLOC_TRACE_EVENT(trace::kPush, tc.client.trace, cls, 0, 0, UserOf(b));
 }
 
 // CACHE-2: takes b, the top of list cls, for a request of `requested` bytes.
 CONCALLOC_ALWAYS_INLINE void* PopBlock(ThreadCache& tc, Block* b, std::size_t cls,
-                                       std::size_t requested) noexcept {
+                                       std::size_t requested, std::uint64_t next) noexcept {
   san::BlockOpen(UserOf(b), UserBytes(cls));
   if constexpr (kChecked) {
     SetHead(tc, cls, CheckedTakeFromList(b, cls, requested));
   } else {
-    // HARD-LINK: the keyed link becomes the keyed top as it is (the next
-    // pop decodes and checks it), and the tag is the class again.
-    tc.head[cls] = LoadTag(b);
+    // HARD-LINK: the decoded link (checked by the caller) becomes the top,
+    // and the tag is the class again.
+    tc.head[cls] = next;
     StoreTag(b, cls);
   }
-  tc.room[cls] += 1;
+  // INV-STATS: one place more and one pop more, in one add.
   if constexpr (kMutant == kMutantFastPathAtomic)
-    __atomic_fetch_add(&tc.hits, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&tc.room[cls], kPopStep, __ATOMIC_RELAXED);
   else
-    tc.hits += 1;
+    tc.room[cls] += kPopStep;
   // HDR-1: a live class block's word is its requested size where someone
   // reads it (SAN-USABLE; checked builds store it with the header above);
   // release skips the store.
@@ -193,6 +221,16 @@ CONCALLOC_ALWAYS_INLINE void* PopBlock(ThreadCache& tc, Block* b, std::size_t cl
   san::BlockOut(HeaderAt(b), UserOf(b), requested, UserBytes(cls));  // SAN-LIVE
   CONCALLOC_TRACE_EVENT(trace::kPop, tc.client.trace, cls, 0, 0, UserOf(b));
   return UserOf(b);
+}
+
+// The slow paths' pop of list cls's top (not empty): its link decoded by
+// LinkOf, which stops a forged one (HARD-LINK).
+CONCALLOC_ALWAYS_INLINE void* PopTop(ThreadCache& tc, std::size_t cls,
+                                     std::size_t requested) noexcept {
+  Block* b = Head(tc, cls);
+  std::uint64_t next = 0;  // checked builds: CheckedTakeFromList follows it
+  if constexpr (!kChecked) next = reinterpret_cast<std::uintptr_t>(LinkOf(b));
+  return PopBlock(tc, b, cls, requested, next);
 }
 
 // Fast path contract: a block of the size's class popped from the calling
@@ -204,13 +242,15 @@ CONCALLOC_ALWAYS_INLINE void* AllocFast(std::size_t size) noexcept(!kThrows) {
     ThreadCache& tc = *tl_cache;
     Block* b = Head(tc, cls);
     if (CONCALLOC_LIKELY(b != nullptr)) {  // CACHE-2
-      // HARD-LINK: a top that does not decode (a forged link, made the top
-      // by the last pop) goes to the slow path, which stops it (a tail
-      // jump; the fast path makes no call: FAST-1).
+      // HARD-LINK: a link that does not decode (bit 63 set: forged) goes to
+      // the slow path, which stops it (a tail jump; the fast path makes no
+      // call: FAST-1). Checked builds verify it in CheckedTakeFromList.
+      std::uint64_t next = 0;
+      if constexpr (!kChecked) next = LoadTag(b) ^ KeyOf(tc);
       if constexpr (kHardened && kMutant != kMutantNoLinkCheck)
-        if (CONCALLOC_UNLIKELY(static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(b)) < 0))
+        if (CONCALLOC_UNLIKELY(static_cast<std::int64_t>(next) < 0))
           return AllocSmallSlow<kThrows>(size);
-      return PopBlock(tc, b, cls, size);
+      return PopBlock(tc, b, cls, size, next);
     }
     return AllocSmallSlow<kThrows>(size);
   }
@@ -229,9 +269,9 @@ CONCALLOC_ALWAYS_INLINE void FreeFast(void* p) noexcept {
     cls = LoadTag(b);  // release: a class block's tag is its class index
   if (CONCALLOC_LIKELY(cls < kNumClasses)) {
     ThreadCache& tc = *tl_cache;
-    std::uint32_t room;  // CACHE-3: the list has room when room - 1 does not wrap
-    if (CONCALLOC_LIKELY(!__builtin_sub_overflow(tc.room[cls], 1u, &room))) {
-      PushBlock(tc, b, cls, room);
+    const std::uint64_t room_word = tc.room[cls];
+    if (CONCALLOC_LIKELY((room_word & kRoomMask) != 0)) {  // CACHE-3: the list has room
+      PushBlock(tc, b, cls, room_word - 1);
       return;
     }
   }

@@ -9,11 +9,14 @@
 //
 // The price is an ABI: the caller's code knows the layout below (the size
 // classes, the front of the thread cache, the block header). It is versioned
-// by the namespace abi_v2; a change of layout renames it, so that a program
+// by the namespace abi_v3; a change of layout renames it, so that a program
 // built against another layout fails to link instead of corrupting memory
 // (INLINE-3). (abi_v1 kept a cached block's link in the header's second
-// word, in clear; abi_v2 keeps it keyed in the first, HARD-LINK.) Define CONCALLOC_NO_INLINE_FAST_PATH (for the whole program)
-// to make InlineAlloc/InlineFree plain calls and depend on no layout.
+// word, in clear; abi_v2 kept it keyed in the first, HARD-LINK, and each
+// list's top keyed; abi_v3 keeps the tops in clear and counts the pops in
+// each list's room word instead of two counters of their own.)
+// Define CONCALLOC_NO_INLINE_FAST_PATH (for the whole program) to make
+// InlineAlloc/InlineFree plain calls and depend on no layout.
 #ifndef CONCALLOC_INLINE_H
 #define CONCALLOC_INLINE_H
 
@@ -28,7 +31,7 @@ namespace concalloc {
 CONCALLOC_API void* Alloc(std::size_t size);
 CONCALLOC_API void Free(void* p) noexcept;
 
-namespace abi_v2 {
+namespace abi_v3 {
 
 // HDR-1: every block starts with a 16-byte header; the caller's bytes follow,
 // so they keep the backend's 16-byte alignment.
@@ -90,23 +93,32 @@ struct Block;
 using Word = std::uint64_t __attribute__((may_alias));
 
 // INLINE-3: the front of a thread cache, the part inline callers touch. For
-// every class c: head[c] is its list, room[c] how many more blocks it may
-// take. hits and frees count the blocks Alloc popped and Free pushed, all
-// classes together (INV-STATS), whoever runs the fast path. One counter each,
-// not one per class: Free learns the class from the block's header, so a
-// per-class counter's read-modify-write is indexed, and the processor then
-// chains each Free's counter update to the last one's through memory (a
-// quarter of the demo's time); at a fixed address it does not.
+// every class c: head[c] is its list, room[c] its room word:
+//   room[c] & kRoomMask   how many more blocks list c may take (CACHE-3);
+//   room[c] >> kRoomBits  the blocks the fast paths popped from list c since
+//                         the slow path last folded them into the cache's
+//                         count of hits (INV-STATS), modulo 2^44.
+// A pop adds kPopStep (one place more, one hit more) and a push subtracts 1,
+// so each fast path updates one word of the cache besides the head, and a
+// hit is counted in the same store that frees its place. (abi_v2 kept two
+// counters of their own, pops and pushes: two more stores per Alloc+Free
+// pair, and each a read-modify-write that waits for the last one through
+// memory; an inline pair of one block took about 15% longer.) The pushes
+// are not counted: what came into the lists equals what is there plus what
+// left them, so the library derives them (INV-STATS).
 // key: what links are XORed with (HARD-LINK): per process, bit 63 set; 0
-// in builds with CONCALLOC_HARDENED=OFF. head[c] is the list's top keyed
-// the same way (top ^ key; an empty list's is key), so that a pop copies
-// its top's tag to head[c] and a push copies head[c] to its block's tag,
-// with no XOR between the two stores and loads a push-pop chain waits on.
+// in builds with CONCALLOC_HARDENED=OFF. head[c] is the list's top in
+// clear (null when empty), as glibc keeps its tcache's entries: what an
+// attacker reaches through a freed block is keyed; the cache is not a
+// freed block. (abi_v2 kept the top keyed too; then a push stored
+// p ^ key where the next pop loads it, and that pop waited for the XOR
+// instead of getting p as it was.)
+constexpr unsigned kRoomBits = 20;
+constexpr std::uint64_t kRoomMask = (std::uint64_t{1} << kRoomBits) - 1;
+constexpr std::uint64_t kPopStep = (std::uint64_t{1} << kRoomBits) + 1;
 struct CacheFront {
-  std::uint32_t room[kNumClasses];
+  std::uint64_t room[kNumClasses];
   std::uint64_t head[kNumClasses];
-  std::uint64_t hits;
-  std::uint64_t frees;
   std::uint64_t key;
 };
 
@@ -117,29 +129,32 @@ struct CacheFront {
 // (FAST-2): no call to reach it, in the shared library too.
 extern CONCALLOC_API __thread CacheFront* tl_front __attribute__((tls_model("initial-exec")));
 
-}  // namespace abi_v2
+}  // namespace abi_v3
 
 #ifndef CONCALLOC_NO_INLINE_FAST_PATH
 inline namespace inline_hits {
 
 // INLINE-1, fast path contract: a block popped from the calling thread's list
 // of the size's class, else a call to Alloc; no call, lock or atomic RMW.
-// A link that does not decode (HARD-LINK) is left to Alloc, which stops it.
+// A top whose link does not decode (HARD-LINK) is left to Alloc, which
+// stops it.
 inline __attribute__((always_inline)) void* InlineAlloc(std::size_t size) {
-  using namespace abi_v2;
+  using namespace abi_v3;
   if (__builtin_expect(size <= kMaxSmallSize, 1)) {
     const std::size_t cls = ClassOfSize(size);
     CacheFront* tc = tl_front;
     if (__builtin_expect(tc != nullptr, 1)) {
-      const std::uint64_t top = tc->head[cls] ^ tc->key;
-      if (__builtin_expect(top != 0, 1) &&  // CACHE-2
-          __builtin_expect(static_cast<std::int64_t>(top) >= 0, 1)) {
+      const std::uint64_t top = tc->head[cls];
+      if (__builtin_expect(top != 0, 1)) {  // CACHE-2
         Word* h = reinterpret_cast<Word*>(top) - 2;
-        tc->head[cls] = h[0];
+        const std::uint64_t next = h[0] ^ tc->key;
+        if (__builtin_expect(static_cast<std::int64_t>(next) < 0, 0)) return Alloc(size);
+        tc->head[cls] = next;
         h[0] = cls;
-        tc->room[cls] += 1;
 #ifndef CONCALLOC_MUTANT_INLINE_UNCOUNTED  // MUT-1: the project's own tests only
-        tc->hits += 1;
+        tc->room[cls] += kPopStep;
+#else
+        tc->room[cls] += 1;  // a place more, but no hit
 #endif
         return reinterpret_cast<void*>(top);
       }
@@ -152,19 +167,19 @@ inline __attribute__((always_inline)) void* InlineAlloc(std::size_t size) {
 // thread's list when it has room, else a call to Free; no call, lock or
 // atomic RMW.
 inline __attribute__((always_inline)) void InlineFree(void* p) noexcept {
-  using namespace abi_v2;
+  using namespace abi_v3;
   CacheFront* tc = tl_front;
   if (__builtin_expect(tc != nullptr && p != nullptr, 1)) {
     Word* h = reinterpret_cast<Word*>(p) - 2;
     const std::uint64_t cls = h[0];
-    std::uint32_t room;  // CACHE-3: the list has room when room - 1 does not wrap
-    if (__builtin_expect(cls < kNumClasses, 1) &&
-        __builtin_expect(!__builtin_sub_overflow(tc->room[cls], 1u, &room), 1)) {
-      tc->room[cls] = room;
-      tc->frees += 1;
-      h[0] = tc->head[cls];
-      tc->head[cls] = reinterpret_cast<std::uintptr_t>(p) ^ tc->key;
-      return;
+    if (__builtin_expect(cls < kNumClasses, 1)) {
+      const std::uint64_t room = tc->room[cls];
+      if (__builtin_expect((room & kRoomMask) != 0, 1)) {  // CACHE-3
+        tc->room[cls] = room - 1;
+        h[0] = tc->head[cls] ^ tc->key;
+        tc->head[cls] = reinterpret_cast<std::uintptr_t>(p);
+        return;
+      }
     }
   }
   Free(p);
