@@ -1,9 +1,11 @@
 // HARD-DOUBLE, HARD-LINK: the two first steps of heap exploitation, done to a
-// process whose malloc is libconcalloc-malloc (preloaded, or linked first).
-// A hardened release library stops each with its CHK-DIAG line and abort();
-// when the process gets past the attack, this prints "<clause>: not
-// stopped: ..." and exits 1 (what a build without the check does, e.g. a
-// mutant or CONCALLOC_HARDENED=OFF).
+// process whose malloc is libconcalloc-malloc (preloaded, or linked first),
+// or, built with PROBE_INLINE, through concalloc's inline forms (INLINE-1),
+// whose hit paths are compiled into this program. A hardened release
+// library stops each with its CHK-DIAG line and abort(); when the process
+// gets past the attack, this prints "<clause>: not stopped: ..." and exits 1
+// (what a build without the check does, e.g. a mutant or
+// CONCALLOC_HARDENED=OFF).
 //   hardening_probe double_free | double_free_other_thread | forged_link
 #include <csignal>
 #include <cstdint>
@@ -13,11 +15,25 @@
 #include <thread>
 #include <unistd.h>
 
+#ifdef PROBE_INLINE
+#include <concalloc/concalloc.h>
+#endif
+
 namespace {
 
+#ifdef PROBE_INLINE
+__attribute__((noinline)) void* InlineMalloc(std::size_t n) { return concalloc::InlineAlloc(n); }
+__attribute__((noinline)) void InlineFreeOf(void* p) { concalloc::InlineFree(p); }
+#endif
+
 // Through volatile pointers, so that the compiler sees no double free.
+#ifdef PROBE_INLINE
+void* (*volatile do_malloc)(std::size_t) = InlineMalloc;
+void (*volatile do_free)(void*) = InlineFreeOf;
+#else
 void* (*volatile do_malloc)(std::size_t) = std::malloc;
 void (*volatile do_free)(void*) = std::free;
+#endif
 
 const char* g_clause = "";
 

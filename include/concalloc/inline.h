@@ -148,7 +148,9 @@ inline __attribute__((always_inline)) void* InlineAlloc(std::size_t size) {
       if (__builtin_expect(top != 0, 1)) {  // CACHE-2
         Word* h = reinterpret_cast<Word*>(top) - 2;
         const std::uint64_t next = h[0] ^ tc->key;
+#ifndef CONCALLOC_MUTANT_INLINE_NO_LINK_CHECK  // MUT-1: the project's own tests only
         if (__builtin_expect(static_cast<std::int64_t>(next) < 0, 0)) return Alloc(size);
+#endif
         tc->head[cls] = next;
         h[0] = cls;
 #ifndef CONCALLOC_MUTANT_INLINE_UNCOUNTED  // MUT-1: the project's own tests only
