@@ -1,7 +1,7 @@
 // The stateful model-based property test (rc::state). Commands: Alloc,
-// AllocAligned, Free, Write, Verify, FlushThreadCache, and "run the next
-// command on a new thread". The model tracks live handles, their sizes and
-// fill bytes. After every step: alignment (ALLOC-1, ALIGN-1), usable size
+// AllocAligned, Free, Write, Verify, FlushThreadCache, a burst of one size
+// allocated and freed, and "run the next command on a new thread". The
+// model tracks live handles, their sizes and fill bytes. After every step: alignment (ALLOC-1, ALIGN-1), usable size
 // (USABLE-1), no overlap (ALLOC-5), contents (ALLOC-5), every cache
 // invariant through Validate (INV-*), the cache bound (INV-CACHE-BOUND) and
 // the conservation of blocks (INV-CONSERVE).
@@ -9,6 +9,7 @@
 #include <rapidcheck/gtest.h>
 #include <rapidcheck/state.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <exception>
@@ -16,6 +17,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <concalloc/concalloc.h>
 
@@ -214,6 +216,44 @@ struct VerifyCmd : Cmd {
   void show(std::ostream& os) const override { os << "Verify(#" << id << ")"; }
 };
 
+// A burst of one size: `count` blocks allocated, then all freed (in the
+// order given by `reverse`), the model unchanged. Random frees rarely fill a
+// list of depth 4 or more; a burst fills it and overflows it, so that
+// DEPOT-SPILL moves batches of several blocks and a later burst refills
+// from them (DEPOT-REFILL), each step's counting checked (INV-STATS).
+struct BurstCmd : Cmd {
+  std::size_t size = *rc::gen::elementOf(std::vector<std::size_t>{1, 17, 100, 496});
+  std::size_t count = *rc::gen::inRange<std::size_t>(1, 17);
+  bool reverse = *rc::gen::arbitrary<bool>();
+  bool inline_path = *rc::gen::arbitrary<bool>();
+  void run(const Model&, Sut& sut) const override {
+    std::vector<unsigned char*> blocks;
+    for (std::size_t k = 0; k < count; ++k) {
+      const concalloc::ThreadStats before = concalloc::GetThreadStats();
+      auto* p = static_cast<unsigned char*>(inline_path ? concalloc::InlineAlloc(size)
+                                                        : concalloc::Alloc(size));
+      CheckAllocCounted(before, concalloc::GetThreadStats(), size);
+      CheckNewBlock(sut, p, size, 1);
+      for (unsigned char* q : blocks)
+        if (q == p) RC_FAIL("ALLOC-5: a burst got one block twice");
+      blocks.push_back(p);
+    }
+    if (reverse) std::reverse(blocks.begin(), blocks.end());
+    for (unsigned char* p : blocks) {
+      const concalloc::ThreadStats before = concalloc::GetThreadStats();
+      if (inline_path)
+        concalloc::InlineFree(p);
+      else
+        concalloc::Free(p);
+      CheckFreeCounted(before, concalloc::GetThreadStats());
+    }
+  }
+  void show(std::ostream& os) const override {
+    os << "Burst(" << count << " x " << size << (reverse ? ", freed newest first" : "")
+       << (inline_path ? ", inline" : "") << ")";
+  }
+};
+
 struct FlushCmd : Cmd {
   void run(const Model&, Sut&) const override {
     concalloc::FlushThreadCache();
@@ -279,7 +319,7 @@ RC_GTEST_PROP(Model, AllocatorMatchesTheModel, ()) {
                      rc::state::gen::execOneOfWithArgs<
                          Checked<AllocCmd>, Checked<AllocAlignedCmd>, Checked<FreeCmd>,
                          Checked<WriteCmd>, Checked<VerifyCmd>, Checked<FlushCmd>,
-                         Checked<OnNewThreadCmd>>());
+                         Checked<BurstCmd>, Checked<OnNewThreadCmd>>());
   } catch (...) {
     for (auto& [id, p] : sut.ptr) concalloc::Free(p);
     throw;
