@@ -47,7 +47,7 @@
  *                           with ORPHANS, or a death without it (LIFE-6: a
  *                           cache made in the last round of key destructors)
  *     reap                  ReapOrphans: in Trim, and at process exit (init)
- *   list[], top[]           ThreadCache::head[c], room[c] (top = count = limit - room)
+ *   list[], top[]           ThreadCache::head[c], Room(tc, c) (top = count = limit - room)
  *   hand[], hcnt[]          the local Batch of SpillBatch / RefillFromDepot /
  *                           DrainBins / DepotTrim, between lock and list
  *   queue q = c*NSH + s     g_shards[c][s]; a thread's own shard is me % NSH

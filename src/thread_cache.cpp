@@ -785,15 +785,12 @@ ValidationResult CheckInvRegistry() noexcept {
 // blocks left the lists (popped, flushed, to the depot) than came in
 // (pushed, refilled, filled). A pop not counted makes them fewer; one
 // counted twice, or a refill or fill not counted, makes them more, which
-// the model test sees (an Alloc then changes frees_cached).
+// the model test sees (an Alloc then changes frees_cached). tc is the
+// calling thread's cache, whose sums CacheStats makes.
 ValidationResult CheckInvStats(const ThreadCache& tc) noexcept {
-  std::uint64_t cached = 0, in = 0, out = tc.hits;
-  for (std::size_t c = 0; c < kNumClasses; ++c) {
-    cached += tc.limit[c] - Room(tc, c);
-    out += PopsOf(tc.room[c]) + tc.flushed[c] + tc.to_depot[c];
-    in += tc.refilled[c] + tc.filled[c];
-  }
-  if (cached + out < in)
+  const ThreadStats s = CacheStats();
+  if (s.cached_blocks + s.alloc_hits + s.flushed_blocks + s.depot_blocks_out <
+      s.depot_blocks_in + s.backend_blocks_in)
     return {"INV-STATS", &tc,
             "frees_cached < 0: cached + alloc_hits + flushed + depot_blocks_out < "
             "depot_blocks_in + backend_blocks_in"};
