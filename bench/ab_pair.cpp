@@ -1,19 +1,16 @@
 // For bench/ab-hardening: N Alloc+Free pairs of one block of SIZE bytes
 // (compile-time, as a caller of the inline forms usually has it), through
-// the inline forms (-DAB_INLINE=1) or the exported calls (-DAB_INLINE=0),
-// timed over `rounds` rounds in one process; prints the best round's time
-// per pair in ns. The same source is built against each library compared.
+// the peer BENCH_PEER of peer.h (concalloc: the inline forms;
+// concalloc-call: the exported calls), timed over `rounds` rounds in one
+// process; prints the best round's time per pair in ns. The same source is
+// built against each library compared (bench/pair_loop.cpp, for callgrind
+// across peers, takes the size at run time instead).
 //   ab_pair N rounds
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 
-#include <concalloc/concalloc.h>
-
-namespace {
-// Keeps the compiler from removing the pair (as bench/peer.h's Escape).
-inline void Escape(void* p) { asm volatile("" : : "g"(p) : "memory"); }
-}  // namespace
+#include "peer.h"
 
 int main(int argc, char** argv) {
   if (argc != 3) return 2;
@@ -23,15 +20,9 @@ int main(int argc, char** argv) {
   for (int r = 0; r < rounds; ++r) {
     const auto t0 = std::chrono::steady_clock::now();
     for (long i = 0; i < n; ++i) {
-#if AB_INLINE
-      void* p = concalloc::InlineAlloc(SIZE);
+      void* p = PeerAlloc(SIZE);
       Escape(p);
-      concalloc::InlineFree(p);
-#else
-      void* p = concalloc::Alloc(SIZE);
-      Escape(p);
-      concalloc::Free(p);
-#endif
+      PeerFree(p);
     }
     const auto t1 = std::chrono::steady_clock::now();
     const double ns = std::chrono::duration<double, std::nano>(t1 - t0).count() / static_cast<double>(n);
