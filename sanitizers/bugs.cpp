@@ -5,6 +5,7 @@
 // report must contain. "none" runs every correct use and must stay silent.
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <initializer_list>
 #include <thread>
@@ -60,6 +61,22 @@ USER_FN void UserDoubleFree() {
 USER_FN void UserFreeForeign() {
   alignas(16) static unsigned char buffer[64];
   concalloc::Free(buffer + 32);
+}
+
+// Free of a block that malloc made, not Alloc (CHK-FOREIGN; in tool mode
+// the tool's allocator must not be handed a guess of its block).
+USER_FN void UserFreesAMallocBlock() {
+  void* p = std::malloc(64);
+  std::memset(p, 0, 64);
+  concalloc::Free(p);
+}
+
+// UsableSize of a block after its Free (SAN-DIRECT: reported by the tool,
+// as malloc_usable_size of a freed block is).
+USER_FN void UserAsksTheSizeOfAFreedBlock() {
+  void* p = concalloc::Alloc(64);
+  concalloc::Free(p);
+  g_sink = static_cast<unsigned char>(concalloc::UsableSize(p));
 }
 
 // A read of memory that Alloc returned and nobody wrote since (memcheck).
@@ -146,6 +163,8 @@ int main(int argc, char** argv) {
       {"use_after_free", UserUseAfterFree}, {"overflow_by_one", UserOverflowByOne},
       {"header_write", UserWriteIntoHeader}, {"double_free", UserDoubleFree},
       {"free_foreign", UserFreeForeign},     {"read_uninitialised", UserReadUninitialised},
+      {"free_malloced", UserFreesAMallocBlock},
+      {"usable_size_after_free", UserAsksTheSizeOfAFreedBlock},
       {"leak", UserLeakOnAThread},           {"data_race", UserDataRace},
       {"leak_after_warm_up", UserLeakAfterWarmUp},
       {"none", UserCorrectUse},

@@ -19,6 +19,7 @@ void Free(void* p) noexcept { detail::FreeFast(p); }
 
 std::size_t UsableSize(const void* p) noexcept {
   if (p == nullptr) return 0;
+  if (detail::san::ToolMode()) return detail::ToolUsableSize(p);  // SAN-DIRECT
   if constexpr (detail::kChecked) detail::CheckedKindOfFreed(p);  // a live block
   const detail::Block* h = detail::BlockOf(p);
   const detail::Tag tag = detail::ReadTag(h);

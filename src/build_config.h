@@ -106,6 +106,10 @@ enum Mutant : int {
                                  // backend (INV-CONSERVE; trace build)
   kMutantTraceTakeTwice = 27,    // a refill takes a batch and leaves it in
                                  // the depot (INV-OWNERSHIP; trace build)
+  kMutantNoScrub = 28,     // the slow paths leave their stack as it is
+                           // under ASan (SAN-SCRUB)
+  kMutantToolForeign = 29,  // tool mode hands the tool's allocator any
+                            // pointer's guess of a block (CHK-FOREIGN)
 };
 constexpr Mutant kMutant = static_cast<Mutant>(CONCALLOC_MUTANT);
 constexpr const char* MutantName() {
@@ -137,6 +141,8 @@ constexpr const char* MutantName() {
     case kMutantNoDoubleFreeCheck: return "no_double_free_check";
     case kMutantTraceRefusedKept: return "trace_refused_kept";
     case kMutantTraceTakeTwice: return "trace_take_twice";
+    case kMutantNoScrub: return "no_scrub";
+    case kMutantToolForeign: return "tool_foreign";
     default: return "";
   }
 }

@@ -44,9 +44,8 @@ struct Line {
     while (n > 0 && len < sizeof buf - 1) buf[len++] = digits[--n];
   }
 };
-}  // namespace
 
-void Die(const char* clause, const void* address, const char* what) noexcept {
+Line FormatDiagnostic(const char* clause, const void* address, const char* what) noexcept {
   Line line;
   line.Put("concalloc: ");
   line.Put(clause);
@@ -55,6 +54,17 @@ void Die(const char* clause, const void* address, const char* what) noexcept {
   line.Put(" at ");
   line.PutHex(reinterpret_cast<std::uintptr_t>(address));
   line.buf[line.len++] = '\n';
+  return line;
+}
+}  // namespace
+
+void Report(const char* clause, const void* address, const char* what) noexcept {
+  const Line line = FormatDiagnostic(clause, address, what);
+  platform::WriteStderr(line.buf, line.len);
+}
+
+void Die(const char* clause, const void* address, const char* what) noexcept {
+  Line line = FormatDiagnostic(clause, address, what);
   platform::WriteStderr(line.buf, line.len);
   line.buf[line.len] = '\0';
   san::PrintStack(line.buf);

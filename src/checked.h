@@ -18,6 +18,10 @@ namespace concalloc::detail {
 [[noreturn]] CONCALLOC_COLD void Die(const char* clause, const void* address,
                                      const char* what) noexcept;
 
+// CHK-DIAG's line alone, without the stack and the abort (a tool's own
+// report follows it).
+CONCALLOC_COLD void Report(const char* clause, const void* address, const char* what) noexcept;
+
 // Tier 2 (CONCALLOC_ASSERTS): an internal assert names its clause too.
 #define CONCALLOC_ASSERT(cond, clause, address, what)                          \
   do {                                                                         \

@@ -73,6 +73,16 @@ void HeapTrim() noexcept;
 // The size of a memory page.
 std::size_t PageSize() noexcept;
 
+// SAN-SCRUB: calls fn(a, b) and, before returning its result, zeroes the
+// kScrubBytes of stack below the caller's frame that fn and its callees
+// used, so that no stale copy of a block's address stays there for a leak
+// checker to find. On x86-64 a few instructions of assembly (platform.cpp):
+// the result lives in registers only, never in a stack slot; elsewhere a
+// best effort in C++ (a volatile buffer below the caller's frame).
+using ScrubbedFn = std::uintptr_t (*)(std::uintptr_t, std::uintptr_t) noexcept;
+constexpr std::size_t kScrubBytes = 4096;
+std::uintptr_t CallAndScrub(ScrubbedFn fn, std::uintptr_t a, std::uintptr_t b) noexcept;
+
 }  // namespace concalloc::platform
 
 #endif

@@ -1,6 +1,11 @@
 #include "sanitizer_hooks.h"
 
+#include "checked.h"
 #include "config.h"
+
+#if CONCALLOC_ASAN
+#include <sanitizer/allocator_interface.h>
+#endif
 
 // SAN-DIRECT: Valgrind is detected at run time in every build, when its
 // header is there to build with (the valgrind package; CMake checks).
@@ -70,6 +75,32 @@ void ToolBlockOut(void* raw, void* user, std::size_t requested, std::size_t span
   // build's Free reads it with a plain load.
   VALGRIND_MALLOCLIKE_BLOCK(user, requested, 0, 0);
   VALGRIND_MAKE_MEM_NOACCESS(static_cast<char*>(user) + requested, span - requested);
+#endif
+}
+
+bool ToolBlockStart(const void* raw) noexcept {
+#if CONCALLOC_ASAN
+  void* region = nullptr;
+  std::size_t size = 0;
+  const char* kind =
+      __asan_locate_address(const_cast<void*>(raw), nullptr, 0, &region, &size);
+  return kind != nullptr && kind[0] == 'h' && region == raw;  // "heap"
+#else
+  (void)raw;
+  return true;
+#endif
+}
+
+void ToolCheckOwned(const void* raw, const void* user) noexcept {
+#if CONCALLOC_ASAN
+  if (__sanitizer_get_ownership(raw) != 0) return;
+  Report("SAN-DIRECT", user,
+         "UsableSize of a block that is not live (freed); the tool's report follows, for "
+         "its own block below it");
+  (void)__sanitizer_get_allocated_size(raw);  // reports and stops the process
+  platform::Abort();
+#else
+  (void)raw, (void)user;
 #endif
 }
 

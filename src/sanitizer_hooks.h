@@ -51,6 +51,10 @@ constexpr bool kValgrind = CONCALLOC_VALGRIND != 0;
 // SAN-USABLE: under either tool only the requested bytes are usable, so
 // UsableSize is the requested size (as ASan's malloc_usable_size is).
 constexpr bool kExactUsable = kAsan || kValgrind;
+// SAN-SCRUB: under ASan the slow paths zero the stack they used
+// (platform::CallAndScrub), so that LeakSanitizer finds no stale copy of a
+// block's address there. (Memcheck does not scan below the stack pointer.)
+constexpr bool kScrubStack = kAsan && kMutant != kMutantNoScrub;
 
 // Loads and stores of allocator metadata in memory the user may not touch
 // (headers, cached blocks). Under ASan they run in functions that ASan does
@@ -201,6 +205,15 @@ inline bool ToolMode() noexcept {
 // memcheck (in every build, when running under Valgrind) that only the
 // requested bytes are the user's.
 void ToolBlockOut(void* raw, void* user, std::size_t requested, std::size_t span) noexcept;
+// SAN-DIRECT, CHK-FOREIGN: whether `raw` is where the tool's allocator began
+// a block, live or freed (a double free is the tool's to report). ASan is
+// asked; elsewhere true (memcheck reports a bad free itself).
+bool ToolBlockStart(const void* raw) noexcept;
+// SAN-DIRECT: UsableSize of a tool-mode block. When the tool's allocator
+// no longer owns `raw` (the block was freed), the tool reports it as it
+// reports malloc_usable_size of a pointer it does not own, after one line
+// of ours naming the caller's pointer `user`; does not return then.
+void ToolCheckOwned(const void* raw, const void* user) noexcept;
 // LIFE-3: whether anyone may look at this process's memory at exit: a
 // checked build (CHK-WAF verifies what leaves), a sanitizer runtime (the
 // library's, or LeakSanitizer's in the program), or Valgrind.

@@ -278,6 +278,9 @@ CONCALLOC_ALWAYS_INLINE void FreeFast(void* p) noexcept {
   FreeSlow(b);
 }
 
+// SAN-DIRECT: UsableSize in tool mode (the tool checks the pointer).
+std::size_t ToolUsableSize(const void* p) noexcept;
+
 // Called at process exit before the exiting thread's cache is torn down
 // (MALLOC-STATS); nullptr: nothing.
 extern void (*g_exit_report)();
