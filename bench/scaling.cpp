@@ -7,9 +7,11 @@
 // prints one line:
 //   WORKLOAD THREADS METRIC VALUE peak_rss_kib=N rss_after_kib=N cpu_s=N
 // Workloads (METRIC; higher is better unless it ends in _ns or _s):
-//   xmalloc   THREADS/2 threads allocate 64-byte blocks in groups of 64 and
-//             hand each group to a shared ring; as many others free them
-//             (mimalloc-bench's xmalloc-test shape): frees_per_s
+//   xmalloc   THREADS/2 producers malloc batches of 4096 64-byte blocks
+//             and queue them (at most 100) for as many consumers, which
+//             free them (mimalloc-bench's xmalloc-test shape, fixed time):
+//             frees_per_s
+//   xmalloc-mixed  the same with sizes drawn from 8..2048 bytes
 //   larson    each thread replaces random blocks (8..1000 bytes) of an
 //             array of 1000, 20000 times, and exits; a new thread takes
 //             the array over, so blocks die on other threads than the ones
@@ -37,6 +39,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -99,59 +102,77 @@ void* Touch(void* p, std::size_t n) {
 
 void RunThreads(int n, const std::function<void(int)>& body);
 
-// ---- xmalloc: groups of blocks handed through a shared ring ----
-struct Group {
-  void* block[64];
+// ---- xmalloc: batches of 4096 blocks from producers to consumers ----
+// mimalloc-bench's xmalloc-test, written anew: W producers and W
+// consumers (THREADS = 2W). A producer mallocs a batch record, then 4096
+// blocks (64 bytes, or sizes drawn from 8..2048 in xmalloc-mixed), writes
+// the first min(size, 128) bytes of each, and pushes the batch onto one
+// list under one mutex, waiting on a condition variable while 100 batches
+// are queued. A consumer pops a batch and frees its blocks and the record.
+// Runs for a fixed time (1.5 s x SCALE); the metric is frees per second.
+struct XBatch {
+  XBatch* next;
+  void* block[4096];
 };
-double Xmalloc(int threads) {
+double Xmalloc(int threads, bool mixed) {
   const int producers = std::max(1, threads / 2), consumers = producers;
-  constexpr std::size_t kRing = 1024;
-  std::vector<Group*> ring(kRing);
-  std::size_t head = 0, tail = 0;  // under mu: tail - head groups in the ring
+  constexpr int kQueueMax = 100;
   std::mutex mu;
-  const long groups_per_producer = Scaled(40000);
+  std::condition_variable not_full, not_empty;
+  XBatch* head = nullptr;  // under mu: a LIFO of `queued` batches
+  int queued = 0;
+  bool stop = false;
   std::atomic<long> freed{0};
-  std::atomic<int> producing{producers};
+  const double seconds = std::max(0.05, 1.5 * g_scale);
   const double start = Now();
   RunThreads(producers + consumers, [&](int t) {
     if (t < producers) {
-      for (long made = 0; made < groups_per_producer; ++made) {
-        auto* g = static_cast<Group*>(Touch(std::malloc(sizeof(Group)), sizeof(Group)));
-        for (void*& p : g->block) p = Touch(std::malloc(64), 64);
-        for (;;) {
-          {
-            std::lock_guard<std::mutex> lock(mu);
-            if (tail - head < kRing) {
-              ring[tail++ % kRing] = g;
-              break;
-            }
-          }
-          std::this_thread::yield();
+      std::uint64_t rng = 0x9E3779B97F4A7C15ull * static_cast<std::uint64_t>(t + 1);
+      while (Now() - start < seconds) {
+        auto* b = static_cast<XBatch*>(Touch(std::malloc(sizeof(XBatch)), sizeof(XBatch)));
+        for (void*& p : b->block) {
+          const std::size_t n = mixed ? 8 + Rng(rng) % 2041 : 64;
+          p = std::malloc(n);
+          if (p == nullptr) std::abort();
+          std::memset(p, 0x5a, std::min<std::size_t>(n, 128));
         }
+        std::unique_lock<std::mutex> lock(mu);
+        not_full.wait(lock, [&] { return queued < kQueueMax || stop; });
+        if (stop) {  // the run is over: this batch is not counted
+          lock.unlock();
+          for (void* p : b->block) std::free(p);
+          std::free(b);
+          return;
+        }
+        b->next = head;
+        head = b;
+        queued += 1;
+        not_empty.notify_one();
       }
-      producing.fetch_sub(1);
+      std::lock_guard<std::mutex> lock(mu);
+      stop = true;  // the first producer out of time ends the run
+      not_empty.notify_all();
+      not_full.notify_all();
       return;
     }
     for (;;) {
-      Group* g = nullptr;
-      bool done = false;
+      XBatch* b;
       {
-        std::lock_guard<std::mutex> lock(mu);
-        if (tail != head)
-          g = ring[head++ % kRing];
-        else
-          done = producing.load() == 0;
+        std::unique_lock<std::mutex> lock(mu);
+        not_empty.wait(lock, [&] { return head != nullptr || stop; });
+        if (head == nullptr) return;
+        b = head;
+        head = b->next;
+        queued -= 1;
+        not_full.notify_one();
       }
-      if (g == nullptr) {
-        if (done) return;
-        std::this_thread::yield();
-        continue;
-      }
-      for (void* p : g->block) std::free(p);
-      std::free(g);
-      freed.fetch_add(64, std::memory_order_relaxed);
+      for (void* p : b->block) std::free(p);
+      std::free(b);
+      freed.fetch_add(4096, std::memory_order_relaxed);
     }
   });
+  // Batches left queued when time ran out were freed by the consumers
+  // (they drain the list before they return) and are counted.
   return static_cast<double>(freed.load()) / (Now() - start);
 }
 
@@ -361,7 +382,7 @@ void RunThreads(int n, const std::function<void(int)>& body) {
 int main(int argc, char** argv) {
   if (argc >= 3 && std::strcmp(argv[1], "exec-rss") == 0) return ExecRss(argv + 2);
   if (argc < 3) {
-    std::fprintf(stderr, "usage: %s xmalloc|larson|pc|rptest|churn|workset THREADS [SCALE]\n"
+    std::fprintf(stderr, "usage: %s xmalloc|xmalloc-mixed|larson|pc|rptest|churn|workset THREADS [SCALE]\n"
                          "       %s exec-rss PROGRAM [ARGS...]\n", argv[0], argv[0]);
     return 2;
   }
@@ -372,8 +393,8 @@ int main(int argc, char** argv) {
   long rss_after = 0;
   const char* metric;
   double value;
-  if (w == "xmalloc") {
-    metric = "frees_per_s", value = Xmalloc(threads);
+  if (w == "xmalloc" || w == "xmalloc-mixed") {
+    metric = "frees_per_s", value = Xmalloc(threads, w == "xmalloc-mixed");
   } else if (w == "larson") {
     metric = "ops_per_s", value = Larson(threads);
   } else if (w == "pc") {
