@@ -104,6 +104,14 @@ elseif(MODE STREQUAL "deb")
   if(NOT out MATCHES "concalloc: main thread")
     message(FATAL_ERROR "INSTALL-3: libconcalloc-malloc0's library did not load:\n${out}")
   endif()
+  # CHECK-INSTALL: libconcalloc-dev serves concalloc-check, which checks
+  # the packaged library through its table and the packaged malloc library.
+  if(NOT EXISTS ${root}/usr/bin/concalloc-check)
+    message(FATAL_ERROR "INSTALL-3: libconcalloc-dev has no usr/bin/concalloc-check")
+  endif()
+  run(${root}/usr/bin/concalloc-check concrt ${so} --cases 20)
+  run(${CMAKE_COMMAND} -E env LD_PRELOAD=${malloc_so} ${root}/usr/bin/concalloc-check malloc
+      --cases 20 --only sequences,limits)
   message(STATUS "INSTALL-3: ${found} unpack into a root that serves find_package, "
     "pkg-config and LD_PRELOAD")
 else()

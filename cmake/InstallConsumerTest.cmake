@@ -31,3 +31,9 @@ execute_process(COMMAND ${CMAKE_COMMAND} -E env PKG_CONFIG_PATH=${pc_dirs}
 run(${CXX} -std=c++17 ${SOURCE_DIR}/examples/consumer/consumer.cpp ${flags}
     -Wl,-rpath,${libdir} -o ${WORK_DIR}/consumer_pkgconfig)
 run(${WORK_DIR}/consumer_pkgconfig)
+
+# CHECK-INSTALL: the installed concalloc-check checks the installed library
+# through its table (concrt) and the process's malloc.
+run(${prefix}/bin/concalloc-check --help)
+run(${prefix}/bin/concalloc-check concrt ${libdir}/libconcalloc.so --cases 20)
+run(${prefix}/bin/concalloc-check malloc --cases 20 --only sequences,limits)

@@ -28,3 +28,9 @@ void concalloc_flush_thread_cache(void) { concalloc::detail::FlushCache(); }
 void concalloc_trim(void) { concalloc::detail::TrimAll(); }
 
 }  // extern "C"
+
+// CHECK-TABLE: concalloc's own C API, for `concalloc-check concrt`.
+#include <concalloc/check.h>
+extern "C" CONCALLOC_API const concalloc_check_table concalloc_check_table = {
+    CONCALLOC_CHECK_TABLE_VERSION, concalloc_alloc,  concalloc_free, concalloc_usable_size,
+    concalloc_alloc_aligned,       concalloc_flush_thread_cache};

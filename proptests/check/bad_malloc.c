@@ -1,0 +1,238 @@
+/* MUT-1 for concalloc-check (CHECK-MUTANTS): small malloc replacements,
+ * each with one seeded bug, built from this file with one -DBAD_<NAME> and
+ * preloaded into `concalloc-check malloc`, which must reject each, naming
+ * the rule it breaks. Everything else passes through to glibc's allocator.
+ *   BAD_OVERLAP        now and then a small block inside the previous one
+ *   BAD_MISALIGNED     blocks of 40 to 48 bytes 8 bytes off the alignment
+ *   BAD_CALLOC         calloc does not zero (reused memory keeps its bytes)
+ *   BAD_USABLE         malloc_usable_size says 64 bytes more than there are
+ *   BAD_REALLOC        realloc copies only the first half of the contents
+ *   BAD_REMOTE_FREE    a free on another thread than the block's is dropped
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+extern void* __libc_malloc(size_t);
+extern void __libc_free(void*);
+extern void* __libc_calloc(size_t, size_t);
+extern void* __libc_realloc(void*, size_t);
+extern void* __libc_memalign(size_t, size_t);
+
+#define EXPORT __attribute__((visibility("default")))
+
+static size_t RealUsable(void* p) {
+  static size_t (*fn)(void*);
+  if (fn == NULL) fn = (size_t (*)(void*))dlsym(RTLD_NEXT, "malloc_usable_size");
+  return fn(p);
+}
+
+#if defined(BAD_REMOTE_FREE)
+/* Which thread made each block, in a table of its own (open addressing,
+ * under one lock); a block freed on another thread stays where it is. */
+#define SLOTS (1u << 20)
+static struct {
+  void* p;
+  pthread_t owner;
+} table[SLOTS];
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+static size_t Slot(void* p) { return ((uintptr_t)p >> 4) * 0x9E3779B97F4A7C15ull >> 44; }
+static void Record(void* p) {
+  if (p == NULL) return;
+  pthread_mutex_lock(&table_lock);
+  size_t i = Slot(p);
+  while (table[i].p != NULL && table[i].p != (void*)1 && table[i].p != p) i = (i + 1) % SLOTS;
+  table[i].p = p;
+  table[i].owner = pthread_self();
+  pthread_mutex_unlock(&table_lock);
+}
+/* 1: free it; 0: another thread's block: dropped (the seeded bug). */
+static int Forget(void* p) {
+  int mine = 1;
+  pthread_mutex_lock(&table_lock);
+  for (size_t i = Slot(p); table[i].p != NULL; i = (i + 1) % SLOTS) {
+    if (table[i].p == p) {
+      mine = pthread_equal(table[i].owner, pthread_self());
+      if (mine) table[i].p = (void*)1; /* a tombstone */
+      break;
+    }
+  }
+  pthread_mutex_unlock(&table_lock);
+  return mine;
+}
+EXPORT void* malloc(size_t n) {
+  void* p = __libc_malloc(n);
+  Record(p);
+  return p;
+}
+EXPORT void free(void* p) {
+  if (p == NULL || !Forget(p)) return;
+  int saved = errno;
+  __libc_free(p);
+  errno = saved;
+}
+EXPORT void* calloc(size_t n, size_t s) {
+  void* p = __libc_calloc(n, s);
+  Record(p);
+  return p;
+}
+EXPORT size_t malloc_usable_size(void* p) { return p == NULL ? 0 : RealUsable(p); }
+EXPORT void* realloc(void* p, size_t n) {
+  if (p != NULL && !Forget(p)) { /* another thread's: a new block, the old one kept */
+    void* q = malloc(n);
+    if (q != NULL) memcpy(q, p, RealUsable(p) < n ? RealUsable(p) : n);
+    return q;
+  }
+  void* q = __libc_realloc(p, n);
+  if (q == NULL && p != NULL && n != 0) Record(p); /* it failed: p is still there */
+  Record(q);
+  return q;
+}
+EXPORT void* memalign(size_t a, size_t n) {
+  void* p = __libc_memalign(a, n);
+  Record(p);
+  return p;
+}
+EXPORT void* aligned_alloc(size_t a, size_t n) { return memalign(a, n); }
+EXPORT int posix_memalign(void** out, size_t a, size_t n) {
+  if (a < sizeof(void*) || (a & (a - 1)) != 0) return EINVAL;
+  int saved = errno;
+  void* p = memalign(a, n);
+  if (p == NULL) return ENOMEM;
+  errno = saved;
+  *out = p;
+  return 0;
+}
+EXPORT void* valloc(size_t n) { return memalign(4096, n); }
+EXPORT void* pvalloc(size_t n) { return memalign(4096, (n + 4095) & ~(size_t)4095); }
+EXPORT void* reallocarray(void* p, size_t n, size_t s) {
+  if (s != 0 && n > SIZE_MAX / s) { errno = ENOMEM; return NULL; }
+  return realloc(p, n * s);
+}
+
+#else /* the others: glibc's blocks, one function changed */
+
+#if defined(BAD_OVERLAP)
+/* Every 40th small block lies 16 bytes into the previous small block,
+ * which is still live; such a block is never given to glibc. */
+static __thread char* last_small;
+static __thread unsigned count;
+/* Every fake block ever made (the checker makes a few hundred), so that no
+ * thread gives one to glibc. */
+#define MAX_FAKES 65536
+static char* fakes[MAX_FAKES];
+static unsigned nfakes;
+static int IsFake(void* p) {
+  unsigned n = __atomic_load_n(&nfakes, __ATOMIC_ACQUIRE);
+  for (unsigned i = 0; i < n && i < MAX_FAKES; ++i)
+    if (__atomic_load_n(&fakes[i], __ATOMIC_RELAXED) == p) return 1;
+  return 0;
+}
+#endif
+
+EXPORT void* malloc(size_t n) {
+#if defined(BAD_OVERLAP)
+  /* (The fake fits inside its host block, so writing it harms no glibc
+   * chunk: only the host's contents.) */
+  if (n <= 48 && n > 0 && last_small != NULL && ++count % 40 == 0 && nfakes < MAX_FAKES &&
+      RealUsable(last_small) >= n + 16) {
+    char* p = last_small + 16;
+    unsigned i = __atomic_fetch_add(&nfakes, 1, __ATOMIC_ACQ_REL);
+    if (i < MAX_FAKES) __atomic_store_n(&fakes[i], p, __ATOMIC_RELAXED);
+    return p;
+  }
+  void* p = __libc_malloc(n);
+  if (n <= 48) last_small = p;
+  return p;
+#elif defined(BAD_MISALIGNED)
+  if (n >= 40 && n <= 48) {
+    char* p = __libc_malloc(n + 16);
+    return p == NULL ? NULL : p + 8;
+  }
+  return __libc_malloc(n);
+#else
+  return __libc_malloc(n);
+#endif
+}
+
+/* What free and friends give glibc for p. */
+static void* GlibcBlock(void* p) {
+#if defined(BAD_MISALIGNED)
+  if (((uintptr_t)p & 15) == 8) return (char*)p - 8;
+#endif
+  return p;
+}
+
+EXPORT void free(void* p) {
+#if defined(BAD_OVERLAP)
+  if (IsFake(p)) return;
+  if (p == last_small) last_small = NULL;
+#endif
+  int saved = errno;
+  __libc_free(GlibcBlock(p));
+  errno = saved;
+}
+
+EXPORT size_t malloc_usable_size(void* p) {
+  if (p == NULL) return 0;
+#if defined(BAD_OVERLAP)
+  if (IsFake(p)) return 16;
+#endif
+#if defined(BAD_USABLE)
+  return RealUsable(p) + 64;
+#else
+  return RealUsable(GlibcBlock(p)) - (size_t)((char*)p - (char*)GlibcBlock(p));
+#endif
+}
+
+EXPORT void* calloc(size_t n, size_t s) {
+#if defined(BAD_CALLOC)
+  if (s != 0 && n > SIZE_MAX / s) { errno = ENOMEM; return NULL; }
+  return __libc_malloc(n * s); /* not zeroed: reused memory keeps its bytes */
+#else
+  return __libc_calloc(n, s);
+#endif
+}
+
+EXPORT void* realloc(void* p, size_t n) {
+#if defined(BAD_OVERLAP) || defined(BAD_MISALIGNED) || defined(BAD_REALLOC)
+  if (p == NULL) return malloc(n);
+  if (n > SIZE_MAX - 64) { errno = ENOMEM; return NULL; }
+  void* q = malloc(n);
+  if (q == NULL) return NULL;
+  size_t old = malloc_usable_size(p);
+  size_t keep = old < n ? old : n;
+#if defined(BAD_REALLOC)
+  keep /= 2; /* the tail is lost */
+#endif
+  memcpy(q, p, keep);
+  free(p);
+  return q;
+#else
+  return __libc_realloc(p, n);
+#endif
+}
+
+EXPORT void* memalign(size_t a, size_t n) { return __libc_memalign(a, n); }
+EXPORT void* aligned_alloc(size_t a, size_t n) { return __libc_memalign(a, n); }
+EXPORT int posix_memalign(void** out, size_t a, size_t n) {
+  if (a < sizeof(void*) || (a & (a - 1)) != 0) return EINVAL;
+  int saved = errno;
+  void* p = __libc_memalign(a, n);
+  if (p == NULL) return ENOMEM;
+  errno = saved;
+  *out = p;
+  return 0;
+}
+EXPORT void* valloc(size_t n) { return __libc_memalign(4096, n); }
+EXPORT void* pvalloc(size_t n) { return __libc_memalign(4096, (n + 4095) & ~(size_t)4095); }
+EXPORT void* reallocarray(void* p, size_t n, size_t s) {
+  if (s != 0 && n > SIZE_MAX / s) { errno = ENOMEM; return NULL; }
+  return realloc(p, n * s);
+}
+#endif
