@@ -162,6 +162,9 @@ bool Has(const std::string& list, const char* name) {
 
 }  // namespace
 
+// CHECK-REPORT: every failure names its rule and ends the run with status
+// 1 (the first failing property, unless --keep-going); bad usage or a table
+// that cannot be loaded, status 2.
 int main(int argc, char** argv) {
   if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) {
     std::fputs(kUsage, argc < 2 ? stderr : stdout);
