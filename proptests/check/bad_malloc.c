@@ -208,7 +208,8 @@ EXPORT void* realloc(void* p, size_t n) {
   size_t old = malloc_usable_size(p);
   size_t keep = old < n ? old : n;
 #if defined(BAD_REALLOC)
-  keep /= 2; /* the tail is lost */
+  keep /= 2; /* the tail is lost, and holds no old bytes that could pass for it */
+  memset(q, 0xA5, n);
 #endif
   memcpy(q, p, keep);
   free(p);
