@@ -2,7 +2,7 @@
  * each with one seeded bug, built from this file with one -DBAD_<NAME> and
  * preloaded into `concalloc-check malloc`, which must reject each, naming
  * the rule it breaks. Everything else passes through to glibc's allocator.
- *   BAD_OVERLAP        now and then a small block inside the previous one
+ *   BAD_OVERLAP        a block of 5, 13, 21 or 29 bytes inside the last small one
  *   BAD_MISALIGNED     blocks of 40 to 48 bytes 8 bytes off the alignment
  *   BAD_CALLOC         calloc does not zero (reused memory keeps its bytes)
  *   BAD_USABLE         malloc_usable_size says 64 bytes more than there are
@@ -118,19 +118,24 @@ EXPORT void* reallocarray(void* p, size_t n, size_t s) {
 #else /* the others: glibc's blocks, one function changed */
 
 #if defined(BAD_OVERLAP)
-/* Every 40th small block lies 16 bytes into the previous small block,
- * which is still live; such a block is never given to glibc. */
+/* A request of 5, 13, 21 or 29 bytes is put 16 bytes into the last small
+ * block (48 bytes or less) when that one is still live and has room; such
+ * a block is never given to glibc. The bug depends on the calls alone, not
+ * on how many were made before: a failing sequence fails again when it is
+ * rerun, as RapidCheck does to print the rule it breaks. */
 static __thread char* last_small;
-static __thread unsigned count;
+static int Overlaps(size_t n) { return n <= 29 && n % 8 == 5; }
 /* Every fake block ever made (the checker makes a few hundred), so that no
  * thread gives one to glibc. */
 #define MAX_FAKES 65536
 static char* fakes[MAX_FAKES];
+static size_t fake_usable[MAX_FAKES]; /* its host's room past it: no usable-size bug too */
 static unsigned nfakes;
-static int IsFake(void* p) {
+/* 1 + its index among the fakes, or 0. */
+static unsigned FakeIndex(void* p) {
   unsigned n = __atomic_load_n(&nfakes, __ATOMIC_ACQUIRE);
   for (unsigned i = 0; i < n && i < MAX_FAKES; ++i)
-    if (__atomic_load_n(&fakes[i], __ATOMIC_RELAXED) == p) return 1;
+    if (__atomic_load_n(&fakes[i], __ATOMIC_RELAXED) == p) return i + 1;
   return 0;
 }
 #endif
@@ -139,11 +144,14 @@ EXPORT void* malloc(size_t n) {
 #if defined(BAD_OVERLAP)
   /* (The fake fits inside its host block, so writing it harms no glibc
    * chunk: only the host's contents.) */
-  if (n <= 48 && n > 0 && last_small != NULL && ++count % 40 == 0 && nfakes < MAX_FAKES &&
+  if (Overlaps(n) && last_small != NULL && nfakes < MAX_FAKES &&
       RealUsable(last_small) >= n + 16) {
     char* p = last_small + 16;
     unsigned i = __atomic_fetch_add(&nfakes, 1, __ATOMIC_ACQ_REL);
-    if (i < MAX_FAKES) __atomic_store_n(&fakes[i], p, __ATOMIC_RELAXED);
+    if (i < MAX_FAKES) {
+      fake_usable[i] = RealUsable(last_small) - 16;
+      __atomic_store_n(&fakes[i], p, __ATOMIC_RELEASE);
+    }
     return p;
   }
   void* p = __libc_malloc(n);
@@ -170,7 +178,7 @@ static void* GlibcBlock(void* p) {
 
 EXPORT void free(void* p) {
 #if defined(BAD_OVERLAP)
-  if (IsFake(p)) return;
+  if (FakeIndex(p) != 0) return;
   if (p == last_small) last_small = NULL;
 #endif
   int saved = errno;
@@ -181,7 +189,8 @@ EXPORT void free(void* p) {
 EXPORT size_t malloc_usable_size(void* p) {
   if (p == NULL) return 0;
 #if defined(BAD_OVERLAP)
-  if (IsFake(p)) return 16;
+  unsigned fake = FakeIndex(p);
+  if (fake != 0) return fake_usable[fake - 1];
 #endif
 #if defined(BAD_USABLE)
   return RealUsable(p) + 64;
@@ -203,6 +212,11 @@ EXPORT void* realloc(void* p, size_t n) {
 #if defined(BAD_OVERLAP) || defined(BAD_MISALIGNED) || defined(BAD_REALLOC)
   if (p == NULL) return malloc(n);
   if (n > SIZE_MAX - 64) { errno = ENOMEM; return NULL; }
+#if defined(BAD_OVERLAP)
+  /* p is freed below: a new block inside it would be a use after free,
+   * not the overlap of two live blocks that this shim stands for. */
+  if (p == last_small) last_small = NULL;
+#endif
   void* q = malloc(n);
   if (q == NULL) return NULL;
   size_t old = malloc_usable_size(p);
