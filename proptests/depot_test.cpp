@@ -118,6 +118,23 @@ TEST(Depot, EmptyListTakesABatchBeforeTheBackend) {
   EXPECT_TRUE(concalloc::Validate()) << "INV-DEPOT";
 }
 
+// Alloc(size) on an empty list that refills from the depot's one batch:
+// the blocks the cache took (depot_blocks_in), what it then holds, and what
+// the depot kept.
+void ExpectRefill(std::size_t size, std::uint64_t taken, std::uint64_t held, std::uint64_t kept,
+                  const char* what) {
+  const std::uint64_t in0 = concalloc::GetThreadStats().depot_blocks_in;
+  void* p = concalloc::Alloc(size);
+  const concalloc::ThreadStats t = concalloc::GetThreadStats();
+  EXPECT_EQ(t.depot_blocks_in - in0, taken) << "DEPOT-REFILL: " << what;
+  EXPECT_EQ(t.cached_blocks, held) << "DEPOT-XFER: " << what;
+  EXPECT_EQ(concalloc::GetGlobalStats().depot_blocks, kept) << "DEPOT-XFER: " << what;
+  EXPECT_TRUE(concalloc::Validate()) << "INV-CACHE-BOUND, INV-SPARE, INV-DEPOT";
+  concalloc::Free(p);
+}
+
+// DEPOT-REFILL, DEPOT-XFER: a batch longer than the list's room (made by a
+// thread with a larger depth): the list takes its room, the spare the rest.
 TEST(Depot, ABatchLongerThanTheListIsCut) {
   ScopedCountingBackend backend;
   ScopedDepotBudget depot(kBig);
@@ -130,14 +147,105 @@ TEST(Depot, ABatchLongerThanTheListIsCut) {
   }).join();
   concalloc::SetCacheDepth(3);
   concalloc::FlushThreadCache();  // this thread's lists now hold 3
-  const std::uint64_t in0 = concalloc::GetThreadStats().depot_blocks_in;
-  void* p = concalloc::Alloc(40);
-  const concalloc::ThreadStats t = concalloc::GetThreadStats();
-  EXPECT_EQ(t.depot_blocks_in - in0, 3u) << "DEPOT-REFILL: cut to the room";
-  EXPECT_EQ(t.cached_blocks, 2u) << "DEPOT-REFILL";
-  EXPECT_EQ(concalloc::GetGlobalStats().depot_blocks, 5u) << "DEPOT-REFILL: the rest went back";
-  EXPECT_TRUE(concalloc::Validate()) << "INV-CACHE-BOUND, INV-DEPOT";
-  concalloc::Free(p);
+  ExpectRefill(40, 8, 2 + 5, 0, "the whole batch: 3 on the list (one popped), 5 in the spare");
+}
+
+// DEPOT-XFER: what is left of a batch past the list's room and SpareLimit
+// goes back to the depot. Blocks of 8000 bytes: with the depot on a list
+// holds 2 and a spare 4; a thread made while the depot was off holds 8.
+TEST(Depot, ABatchLongerThanTheListAndTheSpareGoesBackInPart) {
+  ScopedCountingBackend backend;
+  ScopedDepth depth(8);
+  AnotherLiveCache other;
+  ScopedDepotBudget depot(0);  // restored, the depot trimmed, at the end
+  std::thread([] {
+    const std::vector<void*> mine = AllocN(8, 8000);
+    concalloc::FlushThreadCache();
+    FreeAll(mine);  // a list of 8: the depot is off
+    concalloc::SetDepotBudget(kBig);
+  }).join();  // DEPOT-EXIT: a batch of 8
+  ASSERT_EQ(concalloc::GetGlobalStats().depot_blocks, 8u) << "DEPOT-EXIT";
+  concalloc::FlushThreadCache();  // this thread's lists: 2 blocks of 8192 bytes
+  ExpectRefill(8000, 6, 1 + 4, 2, "the list's 2 and the spare's 4 (SpareLimit); 2 went back");
+}
+
+// DEPOT-XFER: a thread that only frees a class (a consumer) sends it to the
+// depot in batches that double, 2, 4, 8, ... up to XferMax (256 blocks of
+// 128 bytes): 127 spills of 2 blocks make 7 batches, one put each; the two
+// spills after them wait in the spare for a batch of 256.
+TEST(Depot, ASteadyOneWayFlowGrowsTheTransferUnit) {
+  ScopedCountingBackend backend;
+  ScopedDepotBudget depot(kBig);
+  ScopedDepth depth(4);
+  AnotherLiveCache other;
+  const std::vector<void*> v = AllocN(4 + 2 * 129, 100);
+  concalloc::FlushThreadCache();
+  const concalloc::GlobalStats g0 = concalloc::GetGlobalStats();
+  FreeAll(v);  // 4 fill the list, then a spill at every second Free
+  const concalloc::GlobalStats g = concalloc::GetGlobalStats();
+  EXPECT_EQ(g.batches_put - g0.batches_put, 7u) << "DEPOT-XFER: 2+4+8+16+32+64+128 blocks";
+  EXPECT_EQ(g.depot_blocks - g0.depot_blocks, 254u) << "DEPOT-XFER: 127 spills reached the depot";
+  // DEPOT-COUNTS: a put takes its shard's lock once, twice when the shard
+  // has no record for the batch yet (it gets one with the lock released).
+  EXPECT_LE(g.lock_acquisitions - g0.lock_acquisitions, 2u * 7u) << "DEPOT-XFER: locks per batch";
+  EXPECT_EQ(concalloc::GetThreadStats().cached_blocks, 4u + 4u)
+      << "DEPOT-XFER: the list, and two spills in the spare (below xfer, 256)";
+  EXPECT_TRUE(concalloc::Validate()) << "INV-CACHE-BOUND, INV-SPARE";
+  concalloc::FlushThreadCache();
+  EXPECT_EQ(concalloc::GetThreadStats().cached_blocks, 0u) << "FLUSH-1: the spare too";
+  concalloc::Trim();
+  EXPECT_EQ(CountingBackend::Outstanding(), 0) << "INV-CONSERVE: DEPOT-TRIM, FLUSH-1";
+}
+
+// DEPOT-XFER: an empty list refills from its spare before the depot; a
+// thread that takes a batch from the depot starts its transfers small again.
+TEST(Depot, TheSpareRefillsTheListAndATakeResetsTheTransferUnit) {
+  ScopedCountingBackend backend;
+  ScopedDepotBudget depot(kBig);
+  ScopedDepth depth(4);
+  AnotherLiveCache other;
+  std::vector<void*> v = AllocN(12, 100);
+  concalloc::FlushThreadCache();
+  // spills: v3 v2 (a batch: xfer 2 -> 4), v5 v4 (spare), v7 v6 (a batch of
+  // 4 with v5 v4: xfer -> 8), v9 v8 (spare); the list holds v0 v1 v10 v11
+  FreeAll(v);
+  ASSERT_EQ(concalloc::GetThreadStats().cached_blocks, 6u) << "DEPOT-XFER: list 4, spare 2";
+  const concalloc::GlobalStats g0 = concalloc::GetGlobalStats();
+  for (int k : {11, 10, 1, 0}) EXPECT_EQ(concalloc::Alloc(100), v[k]) << "CACHE-2";
+  EXPECT_EQ(concalloc::Alloc(100), v[9]) << "DEPOT-XFER: the spare refills the list";
+  EXPECT_EQ(concalloc::Alloc(100), v[8]) << "DEPOT-XFER";
+  EXPECT_EQ(concalloc::GetGlobalStats().batches_taken, g0.batches_taken)
+      << "DEPOT-XFER: no depot lock for the spare";
+  EXPECT_EQ(concalloc::Alloc(100), v[7]) << "DEPOT-TAKE: the newest batch, v7 v6 v5 v4";
+  EXPECT_EQ(concalloc::GetGlobalStats().batches_taken, g0.batches_taken + 1) << "DEPOT-TAKE";
+  for (int k : {6, 5, 4}) EXPECT_EQ(concalloc::Alloc(100), v[k]) << "DEPOT-TAKE";
+  // The take reset the transfer: the next spill goes to the depot at once.
+  for (int k : {11, 10, 9, 8, 7}) concalloc::Free(v[k]);
+  EXPECT_EQ(concalloc::GetGlobalStats().batches_put, g0.batches_put + 1)
+      << "DEPOT-XFER: a take starts the transfers at one spill again";
+  EXPECT_TRUE(concalloc::Validate()) << "INV-SPARE";
+  for (int k : {6, 5, 4, 1, 0}) concalloc::Free(v[k]);
+  concalloc::FlushThreadCache();
+  concalloc::Trim();
+  EXPECT_EQ(CountingBackend::Outstanding(), 0) << "INV-CONSERVE";
+}
+
+// DEPOT-EXIT, DEPOT-XFER: a thread's spares go to the depot when it exits.
+TEST(Depot, AnExitingThreadsSpareGoesToTheDepot) {
+  ScopedCountingBackend backend;
+  ScopedDepotBudget depot(kBig);
+  ScopedDepth depth(4);
+  AnotherLiveCache other;
+  std::thread([] {
+    const std::vector<void*> mine = AllocN(12, 100);
+    concalloc::FlushThreadCache();
+    FreeAll(mine);  // list 4, spare 2, depot 2 + 4 (as above)
+    ASSERT_EQ(concalloc::GetThreadStats().cached_blocks, 6u) << "DEPOT-XFER";
+  }).join();
+  EXPECT_EQ(concalloc::GetGlobalStats().depot_blocks, 12u)
+      << "INV-CONSERVE: DEPOT-EXIT drains the list and the spare";
+  concalloc::Trim();
+  EXPECT_EQ(CountingBackend::Outstanding(), 0) << "INV-CONSERVE: DEPOT-EXIT, DEPOT-TRIM";
 }
 
 // The bytes a batch of n blocks of 128 bytes costs the budget.
@@ -190,7 +298,9 @@ TEST(Depot, AFullDepotGivesBackItsOldestBatch) {
 // INV-DEPOT-BOUND: a lower budget gives back the oldest batches at once.
 TEST(Depot, LoweringTheBudgetGivesBackTheOldestBatches) {
   ScopedCountingBackend backend;
-  ScopedDepotBudget depot(kBig);
+  // Room for four batches of two, too little for a batch of four to grow
+  // into (DEPOT-XFER: an eighth of the budget): every spill is a batch.
+  ScopedDepotBudget depot(4 * BatchOf128(2) + 100);
   ScopedDepth depth(4);
   std::vector<void*> v = AllocN(12, 100);
   concalloc::FlushThreadCache();
@@ -207,18 +317,27 @@ TEST(Depot, LoweringTheBudgetGivesBackTheOldestBatches) {
 }
 
 // DEPOT-BUDGET: the budget, and nothing else, bounds what the depot holds:
-// 3000 batches of one block fit a budget that has room for them.
+// 3000 batches fit a budget that has room for them. Each is the list of two
+// blocks of a thread that only frees them, put when it exits (DEPOT-EXIT).
 TEST(Depot, OnlyTheBudgetBoundsTheDepot) {
   ScopedCountingBackend backend;
   ScopedDepotBudget depot(kBig);
-  ScopedDepth depth(2);  // every spill is a batch of one block
+  ScopedDepth depth(2);
+  AnotherLiveCache other;  // no exit here is the last worker's (DEPOT-QUIET)
   const std::uint64_t refused0 = concalloc::GetGlobalStats().batches_refused;
+  const std::uint64_t batches0 = concalloc::GetGlobalStats().depot_batches;
   constexpr std::size_t kBatches = 3000;
-  FreeAll(AllocN(2 + kBatches, 100));  // 2 fill the list, then one spill per Free
+  const std::vector<void*> v = AllocN(2 * kBatches, 100);
+  for (std::size_t k = 0; k < kBatches; ++k)
+    std::thread([&v, k] {
+      concalloc::Free(v[2 * k]);
+      concalloc::Free(v[2 * k + 1]);
+    }).join();
   const concalloc::GlobalStats g = concalloc::GetGlobalStats();
-  EXPECT_EQ(g.depot_batches, kBatches) << "DEPOT-BUDGET: no slot count refuses a batch";
+  EXPECT_EQ(g.depot_batches - batches0, kBatches) << "DEPOT-BUDGET: no slot count refuses a batch";
   EXPECT_EQ(g.batches_refused - refused0, 0u) << "DEPOT-BUDGET";
   EXPECT_TRUE(concalloc::Validate()) << "INV-DEPOT";
+  concalloc::FlushThreadCache();
   concalloc::Trim();
   EXPECT_EQ(CountingBackend::Outstanding(), 0) << "DEPOT-TRIM: every batch";
 }
@@ -281,6 +400,62 @@ TEST(Depot, MovingBlocksCostsFewSharedWrites) {
     EXPECT_LE(rmws * 4, moved) << "DEPOT-COUNTS: budget RMWs per block moved" << what;
     EXPECT_EQ(g.batches_refused, g0.batches_refused) << "DEPOT-COUNTS: none refused" << what;
   }
+}
+
+// DEPOT-COUNTS, DEPOT-XFER: the xmalloc-test shape (a producer allocates
+// batches of 4096 blocks of 64 bytes, a consumer frees them, a queue of a
+// few batches between them): the transfer units grow to XferMax, so the
+// depot takes at most one lock, and one RMW of the budget, per 160 blocks
+// moved (10x below the 0.063 locks per block of fixed half-list batches).
+TEST(Depot, ABatchFlowBetweenTwoThreadsTakesALockPer160Blocks) {
+  ScopedDepotBudget depot(kBig);
+  ScopedDepth depth(32);
+  constexpr int kBatches = 24, kPerBatch = 4096, kQueued = 4;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::vector<void*>> queue;
+  bool done = false;
+  const concalloc::GlobalStats g0 = concalloc::GetGlobalStats();
+  std::thread consumer([&] {
+    for (;;) {
+      std::vector<void*> batch;
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait(lock, [&] { return !queue.empty() || done; });
+        if (queue.empty()) return;
+        batch = std::move(queue.front());
+        queue.pop_front();
+        cv.notify_all();
+      }
+      for (void* p : batch) concalloc::Free(p);
+    }
+  });
+  std::thread producer([&] {
+    for (int b = 0; b < kBatches; ++b) {
+      std::vector<void*> batch(kPerBatch);
+      for (void*& p : batch) p = concalloc::Alloc(64);
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return queue.size() < kQueued; });
+      queue.push_back(std::move(batch));
+      cv.notify_all();
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    done = true;
+    cv.notify_all();
+  });
+  producer.join();
+  consumer.join();
+  const concalloc::GlobalStats g = concalloc::GetGlobalStats();
+  const std::uint64_t moved = g.blocks_moved - g0.blocks_moved;
+  const std::uint64_t locks = g.lock_acquisitions - g0.lock_acquisitions;
+  const std::uint64_t rmws = g.budget_rmws - g0.budget_rmws;
+  ASSERT_GT(moved, static_cast<std::uint64_t>(kBatches * kPerBatch))
+      << "DEPOT-COUNTS: the blocks went through the depot";
+  EXPECT_LE(locks * 160, moved) << "DEPOT-XFER: shard locks per block moved: " << locks << " for "
+                                << moved;
+  EXPECT_LE(rmws * 160, moved) << "DEPOT-XFER: budget RMWs per block moved: " << rmws << " for "
+                               << moved;
+  EXPECT_TRUE(concalloc::Validate()) << "INV-SPARE, INV-DEPOT";
 }
 
 TEST(Depot, BudgetZeroIsTheOriginalBehaviour) {

@@ -16,6 +16,9 @@
  *     spin -a depot.pml && cc -O2 -DCOLLAPSE -o pan pan.c && ./pan -a -f -m100000 -N progress
  *   CACHE-FILL with a fill of two (lists of two):
  *     spin -DDEPTH=2 -DFILL=2 -DNT=2 -DOPS=2 -a depot.pml, then as for safety
+ *   DEPOT-XFER, four blocks of each class (a spare reaches a transfer of two
+ *   blocks, batches longer than a list go round):
+ *     spin -DNB=8 -DNT=2 -DOPS=3 -a depot.pml, then as for safety
  *   a mutant: add -DMUTANT_<NAME> to spin, e.g. spin -DMUTANT_LOST_BATCH -a depot.pml
  *   LIFE-6 (a thread may die without its teardown; Trim and process exit
  *   reap its cache): spin -DORPHANS -DNT=2 -DOPS=2 -a depot.pml, then as
@@ -30,6 +33,12 @@
  * most batches a queue can hold (SLOTS: the model's arrays, not a bound of
  * the C++ depot). Every thread has the same depth, so the C++ path that
  * cuts a batch longer than the list (RefillFromDepot) is not modelled.
+ *   DEPOT-XFER: each thread has a spare per class (up to SLIMIT blocks) that
+ *   a spill joins and an empty list refills from first; it goes to the depot
+ *   as one batch once it holds xfer blocks, and xfer may then grow, up to
+ *   XMAX (any rule of growth within [BATCH, XMAX]: the C++ rule doubles it
+ *   while a batch stays within an eighth of the budget); a take from the
+ *   depot resets it to BATCH.
  *   DEPOT-EVICT (a full depot gives back its oldest batches) and
  *   DEPOT-QUIET (the last worker's exit trims the depot to QUIET_KEEP
  *   blocks) are checked in every run: the batch given back must be the
@@ -50,6 +59,7 @@
  *   list[], top[]           ThreadCache::head[c], Room(tc, c) (top = count = limit - room)
  *   hand[], hcnt[]          the local Batch of SpillBatch / RefillFromDepot /
  *                           DrainBins / DepotTrim, between lock and list
+ *   spare[], scnt[], xfer[] ThreadCache::spare[c], nspare[c], xfer[c] (DEPOT-XFER)
  *   queue q = c*NSH + s     g_shards[c][s]; a thread's own shard is me % NSH
  *   dblk[], dcnt[], nbatch[] the shard's batch records (oldest at slot 0)
  *   dseq[], putseq          the order batches were put in (ghost state)
@@ -84,6 +94,13 @@
 #ifndef BUDGET
 #define BUDGET 2
 #endif
+/* DEPOT-XFER: the largest transfer unit (C++: XferMax), and a spare's bound
+ * (C++: SpareLimit = XferMax + a spill - 1). */
+#ifndef XMAX
+#define XMAX (2 * BATCH)
+#endif
+#define SLIM (XMAX + BATCH - 1)
+#define SCAP SLIM
 #if BUDGET > 0
 #define SLOTS BUDGET             /* batches hold a block or more */
 #else
@@ -99,14 +116,20 @@
 #ifndef OPS
 #define OPS 2
 #endif
-#define HCAP (SLOTS * DEPTH)    /* a hand holds a batch, or a class's whole depot */
+#if SLIM > DEPTH                /* the longest batch: a spare's, or a drained list */
+#define BATCHMAX SLIM
+#else
+#define BATCHMAX DEPTH
+#endif
+#define HCAP (SLOTS * BATCHMAX) /* a hand holds a batch, or a class's whole depot */
 #define NONE 255
 
 /* What spec/steps.pml needs (its header says what each is). */
 #define LDEPTH DEPTH
-#define BMAX DEPTH
+#define BMAX BATCHMAX
 #define BLK byte
 #define LIMIT(t, c) DEPTH
+#define SLIMIT(t, c) SLIM
 #define UNITS(c, n) (n)                /* the budget in blocks; records are free */
 #define CHECK(cond, CLAUSE) assert((cond) || CLAUSE)
 
@@ -116,7 +139,7 @@ byte list[NT * NC * (DEPTH + 1)];
 byte top[NT * NC];
 /* Depot: batch s of queue q is dblk[SLOT(q, s) + 0 .. dcnt-1], slot 0 the
  * oldest. */
-byte dblk[NQ * SLOTS * DEPTH];
+byte dblk[NQ * SLOTS * BATCHMAX];
 byte dcnt[NQ * SLOTS];
 #ifndef NO_EVICT_ORDER
 byte dseq[NQ * SLOTS];           /* ghost state for DEPOT-EVICT's check */
@@ -132,6 +155,10 @@ byte putseq;
 byte nbatch[NQ];
 byte dunits;                     /* g_depot_bytes, in blocks */
 byte lock[NQ];                   /* 0: free; t + 1: held by thread t */
+/* DEPOT-XFER: thread t's spare of class c: spare[SP(t, c) + 0 .. scnt - 1]. */
+byte spare[NT * NC * SCAP];
+byte scnt[NT * NC];
+byte xfer[NT * NC];
 /* A thread's hand: blocks it moves outside any list or the depot. */
 byte hand[NT * HCAP];
 byte hcnt[NT];
@@ -167,9 +194,12 @@ inline check_state() {
        for (j : 0 .. DEPTH) { n = n + (j < top[i] && list[i * (DEPTH + 1) + j] == k) }
      }
      for (i : 0 .. NQ * SLOTS - 1) {
-       for (j : 0 .. DEPTH - 1) {
-         n = n + (i % SLOTS < nbatch[i / SLOTS] && j < dcnt[i] && dblk[i * DEPTH + j] == k)
+       for (j : 0 .. BATCHMAX - 1) {
+         n = n + (i % SLOTS < nbatch[i / SLOTS] && j < dcnt[i] && dblk[i * BATCHMAX + j] == k)
        }
+     }
+     for (i : 0 .. NT * NC - 1) {
+       for (j : 0 .. SCAP - 1) { n = n + (j < scnt[i] && spare[i * SCAP + j] == k) }
      }
      for (i : 0 .. NT - 1) {
        for (j : 0 .. HCAP - 1) { n = n + (j < hcnt[i] && hand[i * HCAP + j] == k) }
@@ -178,7 +208,7 @@ inline check_state() {
      k++
   :: else -> break
   od;
-  for (i : 0 .. NT * NC - 1) { assert(top[i] <= DEPTH || INV_CACHE_BOUND) }
+  for (i : 0 .. NT * NC - 1) { assert((top[i] <= DEPTH && scnt[i] <= SLIM) || INV_CACHE_BOUND) }
   assert(dunits <= BUDGET || INV_DEPOT_BOUND);
   for (i : 0 .. NQ - 1) { assert(nbatch[i] <= SLOTS || MODEL_CAPACITY) };
   k = 0; i = 0; j = 0; n = 0
@@ -240,12 +270,21 @@ inline hand_to_depot(q0) {
   fi
 }
 
-/* DEPOT-REFILL: the newest batch of queue q0 -> the hand -> list (me, c). */
+/* DEPOT-REFILL: the newest batch of queue q0 -> the hand -> list (me, c),
+ * the rest to the (empty) spare; DEPOT-XFER: a take resets xfer. (Every
+ * thread has the same depth, so the rest always fits the spare.) */
 inline depot_to_list(q0) {
   CHECK(nbatch[q0] > 0, INV_OWNERSHIP);
   n2 = dcnt[q0 * SLOTS + nbatch[q0] - 1];
   depot_take(me, q0, n2, NONE);
-  hand_to_list(me, c, n2);
+  n = (n2 < DEPTH -> n2 : DEPTH);
+  hand_to_list(me, c, n);
+#ifdef MUTANT_REST_LOST
+  hcnt[me] = 0;                       /* the rest of a long batch is dropped */
+#else
+  if :: hcnt[me] > 0 -> hand_to_spare(me, c, hcnt[me]) :: else -> skip fi;
+#endif
+  xfer[me * NC + c] = BATCH;
   n2 = 0
 }
 
@@ -255,7 +294,15 @@ inline Alloc() {
   :: else ->
      want[me] = 1;
      if
-     :: BUDGET > 0 ->                 /* DEPOT-REFILL */
+     :: BUDGET > 0 && scnt[me * NC + c] > 0 ->   /* DEPOT-XFER: the spare first, no lock */
+        d_step {
+          n2 = (scnt[me * NC + c] < DEPTH -> scnt[me * NC + c] : DEPTH);
+          spare_to_hand(me, c, n2);
+          hand_to_list(me, c, n2);
+          n2 = 0;
+          check_state()
+        }
+     :: BUDGET > 0 && scnt[me * NC + c] == 0 ->  /* DEPOT-REFILL */
 #ifdef MUTANT_RACE
         /* reads the depot without the lock, then takes the batch */
         q = MYQ(c);
@@ -350,13 +397,27 @@ inline Alloc() {
 inline Free() {
   c = b % NC;
   if
-  :: top[me * NC + c] == DEPTH && BUDGET > 0 ->     /* DEPOT-SPILL */
-     q = MYQ(c);
-     LOCKED_BEGIN(q)
-       list_to_hand(me, c, BATCH);
-       hand_to_depot(q)
-     LOCKED_END;
-     q = 0
+  :: top[me * NC + c] == DEPTH && BUDGET > 0 ->     /* DEPOT-SPILL, DEPOT-XFER */
+     d_step { list_to_hand(me, c, BATCH); hand_to_spare(me, c, BATCH); check_state() };
+#ifndef MUTANT_SPARE_UNBOUNDED
+     if
+     :: scnt[me * NC + c] >= xfer[me * NC + c] ->
+        /* the next transfer may grow (any rule within [BATCH, XMAX]) */
+        if
+        :: xfer[me * NC + c] < XMAX -> xfer[me * NC + c] = xfer[me * NC + c] + 1
+        :: true -> skip
+        fi;
+        q = MYQ(c);
+        LOCKED_BEGIN(q)
+          n2 = scnt[me * NC + c];
+          spare_to_hand(me, c, n2);
+          n2 = 0;
+          hand_to_depot(q)
+        LOCKED_END;
+        q = 0
+     :: else -> skip
+     fi
+#endif
   :: else -> skip
   fi;
   d_step {
@@ -386,7 +447,15 @@ inline first_live(c0) {
 
 inline Flush() {
   d_step {
-    for (k : 0 .. NC - 1) { n = top[me * NC + k]; cache_flush(me, k, n) }
+    for (k : 0 .. NC - 1) {
+      n = top[me * NC + k];
+      cache_flush(me, k, n);
+      if                              /* FLUSH-1, DEPOT-XFER: the spare too */
+      :: scnt[me * NC + k] > 0 -> n = scnt[me * NC + k]; spare_to_hand(me, k, n); hand_to_backend(me, n)
+      :: else -> skip
+      fi
+    }
+    n = 0;
     check_state()
   }
 }
@@ -406,7 +475,11 @@ inline reap() {
            for (j : 0 .. DEPTH - 1) {
              if :: j < top[i * NC + k] -> inbackend[list[LIST(i, k) + j]] = 1 :: else -> skip fi
            }
-           top[i * NC + k] = 0
+           top[i * NC + k] = 0;
+           for (j : 0 .. SCAP - 1) {
+             if :: j < scnt[i * NC + k] -> inbackend[spare[SP(i, k) + j]] = 1 :: else -> skip fi
+           }
+           scnt[i * NC + k] = 0
          }
          orphan[i] = 0
       :: else -> skip
@@ -496,7 +569,21 @@ proctype Thread(byte me) {
        q = 0
     :: top[me * NC + c] > 0 && BUDGET == 0 -> Flush()
     :: else -> skip
+    fi;
+#ifndef MUTANT_SPARE_LOST
+    if                                /* DEPOT-XFER: the spare, as one batch */
+    :: scnt[me * NC + c] > 0 ->
+       q = MYQ(c);
+       LOCKED_BEGIN(q)
+         n2 = scnt[me * NC + c];
+         spare_to_hand(me, c, n2);
+         n2 = 0;
+         hand_to_depot(q)
+       LOCKED_END;
+       q = 0
+    :: else -> skip
     fi
+#endif
   };
 #endif
   c = 0;                              /* (a d_step may not follow a loop's end) */
@@ -524,6 +611,7 @@ init {
 #endif
   d_step {
     for (i : 0 .. NB - 1) { inbackend[i] = 1 }
+    for (i : 0 .. NT * NC - 1) { xfer[i] = BATCH }
     running = NT
   };
   atomic {
@@ -541,7 +629,7 @@ init {
     n = 0;
     for (i : 0 .. NB - 1) { assert(owner[i] == 0 || INV_CONSERVE); n = n + inbackend[i] }
     assert(n + dunits == NB || INV_CONSERVE);
-    for (i : 0 .. NT * NC - 1) { assert(top[i] == 0 || INV_CONSERVE) }
+    for (i : 0 .. NT * NC - 1) { assert((top[i] == 0 && scnt[i] == 0) || INV_CONSERVE) }
     for (i : 0 .. NT - 1) { assert(hcnt[i] == 0 || INV_CONSERVE) }
     for (i : 0 .. NQ - 1) { assert(lock[i] == 0) }
   };

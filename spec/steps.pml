@@ -12,15 +12,19 @@
  *
  * What the includer defines:
  *   NT, NC, NQ (= NC * NSH), SLOTS       threads, classes, depot queues, batches per queue
- *   LDEPTH, BMAX, HCAP                    list slots, blocks per batch slot, hand slots
+ *   LDEPTH, BMAX, HCAP, SCAP              list slots, blocks per batch slot, hand slots,
+ *                                         spare slots (SCAP <= HCAP)
  *   BLK                                   the type of a block index (byte, short)
  *   LIMIT(t, c)                           list (t, c)'s bound (INV-CACHE-BOUND)
+ *   SLIMIT(t, c)                          spare (t, c)'s bound (INV-CACHE-BOUND, DEPOT-XFER)
  *   UNITS(c, n)                           what a batch of n blocks of class c takes
  *                                         from the budget (blocks, or bytes)
  *   CHECK(cond, CLAUSE)                   how a step's precondition is checked
  *   the state below, declared by the includer with these names:
  *     list[], top[]        thread t's list of class c: list[LIST(t, c) + 0 .. top - 1],
  *                          the top (the next block popped) at top - 1
+ *     spare[], scnt[]      thread t's spare of class c (DEPOT-XFER):
+ *                          spare[SP(t, c) + 0 .. scnt - 1], its first block first
  *     hand[], hcnt[]       blocks thread t moves between a list, the depot and the
  *                          backend (a batch on its way), hand[0] the chain's head
  *     dblk[], dcnt[], nbatch[]  queue q's batches, slot 0 the oldest, each a chain
@@ -31,6 +35,7 @@
 
 #define LIST(t, c) (((t) * NC + (c)) * (LDEPTH + 1))
 #define SLOT(q, s) (((q) * SLOTS + (s)) * BMAX)
+#define SP(t, c) (((t) * NC + (c)) * SCAP)
 
 /* CACHE-2 (TRACE-POP): the top of list (t0, c0), which must be b0, to the
  * user. C++: PopBlock. */
@@ -194,10 +199,51 @@ inline hand_to_list(t0, c0, n0) {
   hcnt[t0] = hcnt[t0] - n0
 }
 
+/* DEPOT-XFER (TRACE-STASH): the first n0 blocks of thread t0's hand join
+ * the front of its spare of class c0, the hand's first block first; the rest
+ * stays in the hand (a batch longer than list and spare: C++ puts it back).
+ * C++: StashBatch. */
+inline hand_to_spare(t0, c0, n0) {
+  CHECK(n0 > 0 && n0 <= hcnt[t0], INV_CONSERVE);
+  CHECK(scnt[t0 * NC + c0] + n0 <= SLIMIT(t0, c0), INV_CACHE_BOUND);
+  for (i : 0 .. SCAP - 1) {            /* the spare's blocks move back by n0 */
+    j = SCAP - 1 - i;
+    if
+    :: j >= n0 && j - n0 < scnt[t0 * NC + c0] -> spare[SP(t0, c0) + j] = spare[SP(t0, c0) + j - n0]
+    :: else -> skip
+    fi
+  }
+  for (i : 0 .. SCAP - 1) {
+    if :: i < n0 -> spare[SP(t0, c0) + i] = hand[t0 * HCAP + i] :: else -> skip fi
+  }
+  scnt[t0 * NC + c0] = scnt[t0 * NC + c0] + n0;
+  for (i : 0 .. HCAP - 1) {
+    hand[t0 * HCAP + i] = (i + n0 < hcnt[t0] -> hand[t0 * HCAP + i + n0] : 0)
+  }
+  hcnt[t0] = hcnt[t0] - n0
+}
+
+/* DEPOT-XFER (TRACE-UNSTASH): the first n0 blocks of thread t0's spare of
+ * class c0, in order, to its empty hand. C++: TakeFromSpare. */
+inline spare_to_hand(t0, c0, n0) {
+  CHECK(hcnt[t0] == 0, INV_CONSERVE);              /* the last batch went somewhere */
+  CHECK(n0 > 0 && n0 <= scnt[t0 * NC + c0], INV_OWNERSHIP);
+  for (i : 0 .. SCAP - 1) {
+    if :: i < n0 -> hand[t0 * HCAP + i] = spare[SP(t0, c0) + i] :: else -> skip fi
+  }
+  for (i : 0 .. SCAP - 1) {
+    spare[SP(t0, c0) + i] = (i + n0 < scnt[t0 * NC + c0] -> spare[SP(t0, c0) + i + n0] : 0)
+  }
+  hcnt[t0] = n0;
+  scnt[t0 * NC + c0] = scnt[t0 * NC + c0] - n0
+}
+
 /* LIFE-1, DEPOT-EXIT (TRACE-EXIT): thread t0's cache is torn down; its
- * lists were drained and its hand is empty. C++: TearDownCallingThread,
- * ReapOrphans. */
+ * lists and spares were drained and its hand is empty. C++:
+ * TearDownCallingThread, ReapOrphans. */
 inline cache_exit(t0) {
-  for (i : 0 .. NC - 1) { CHECK(top[t0 * NC + i] == 0, INV_CONSERVE) }
+  for (i : 0 .. NC - 1) {
+    CHECK(top[t0 * NC + i] == 0 && scnt[t0 * NC + i] == 0, INV_CONSERVE)
+  }
   CHECK(hcnt[t0] == 0, INV_CONSERVE)
 }

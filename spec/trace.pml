@@ -23,8 +23,9 @@
  *
  * Sizes (from the trace): NT threads (caches live at once, plus one for the
  * threads with no cache), NC classes, NB blocks, LDEPTH the longest list
- * limit, BMAX the longest batch, SLOTS the most batches one shard held, NEV
- * events; LISTBYTES (kListBytes) and RECORD (sizeof(BatchRecord)).
+ * limit, BMAX the longest batch, SLOTS the most batches one shard held, SCAP
+ * the longest spare, NEV events; LISTBYTES (kListBytes) and RECORD
+ * (sizeof(BatchRecord)).
  */
 
 #define NSH 4                            /* kDepotShards */
@@ -38,6 +39,9 @@
 #define NONE 32767
 #endif
 #define LIMIT(t, c) lim[(t) * NC + (c)]
+#define SLIMIT(t, c) slim[(t) * NC + (c)]
+#define XFERBYTES 32768                   /* kXferBytes */
+#define MAXXFER 256                       /* kMaxXferBlocks */
 #define UNITS(c, n) ((n) * csize[c] + RECORD)   /* BatchBytes */
 #define EVICT_GHOST_MOVE(q0, i0) skip
 #define EVICT_GHOST_CLEAR(q0) skip
@@ -50,6 +54,9 @@ c_decl { \#include "trace_check.h" }
 BLK list[NT * NC * (LDEPTH + 1)];
 byte top[NT * NC];
 byte lim[NT * NC];
+short slim[NT * NC];
+BLK spare[NT * NC * SCAP];
+short scnt[NT * NC];
 BLK dblk[NQ * SLOTS * BMAX];
 short dcnt[NQ * SLOTS];
 short nbatch[NQ];
@@ -90,6 +97,8 @@ bit INV_OWNERSHIP, INV_CONSERVE, INV_CACHE_BOUND, INV_DEPOT_BOUND, DEPOT_EVICT, 
 #define K_REFILL 14
 #define K_TRIM 15
 #define K_EXIT 16
+#define K_STASH 17
+#define K_UNSTASH 18
 
 /* The batch of queue q whose head is b: s (nbatch[q] when none). */
 inline find_batch() {
@@ -122,9 +131,14 @@ init {
            :: kind == K_CACHE ->            /* CONF-DEPTH, INV-CACHE-BOUND: ResetBins */
               /* ListLimit: depth, or with the depot min(depth, max(2, kListBytes / size)) */
               for (i : 0 .. NC - 1) {
-                CHECK(top[t * NC + i] == 0, FLUSH_1);
+                CHECK(top[t * NC + i] == 0 && scnt[t * NC + i] == 0, FLUSH_1);
                 j = (LISTBYTES / csize[i] > 2 -> LISTBYTES / csize[i] : 2);
-                lim[t * NC + i] = (n == 0 -> x : (j < x -> j : x))
+                lim[t * NC + i] = (n == 0 -> x : (j < x -> j : x));
+                /* SpareLimit: XferMax + SpillCount - 1, XferMax =
+                 * max(SpillCount, min(MAXXFER, XFERBYTES / size)) */
+                s = (lim[t * NC + i] / 2 > 0 -> lim[t * NC + i] / 2 : 1);
+                j = (XFERBYTES / csize[i] < MAXXFER -> XFERBYTES / csize[i] : MAXXFER);
+                slim[t * NC + i] = (j > s -> j : s) + s - 1
               }
            :: kind == K_POP -> cache_pop(t, c, b)
            :: kind == K_PUSH -> cache_push(t, c, b)
@@ -151,6 +165,12 @@ init {
               CHECK(hcnt[t] > 0 && hand[t * HCAP] == b, INV_OWNERSHIP);
               hand_to_list(t, c, n)
            :: kind == K_EXIT -> cache_exit(t)
+           :: kind == K_STASH ->            /* DEPOT-XFER: the hand onto the spare */
+              CHECK(hcnt[t] > 0 && hand[t * HCAP] == b, INV_OWNERSHIP);
+              hand_to_spare(t, c, n)
+           :: kind == K_UNSTASH ->          /* DEPOT-XFER: the spare's first n to the hand */
+              CHECK(scnt[t * NC + c] > 0 && spare[SP(t, c)] == b, INV_OWNERSHIP);
+              spare_to_hand(t, c, n)
            :: else -> CHECK(false, TRACE_FORMAT)
            fi;
            i = 0; j = 0; s = 0;

@@ -25,7 +25,8 @@ static int trace_loaded;
 static int trace_rejected;
 static const char* trace_kind_name[] = {"HOLE", "CACHE", "POP", "PUSH", "FILL", "NEW",
                                         "BACK", "FLUSH", "SPILL", "DRAIN", "PUT", "EVICT",
-                                        "REFUSE", "TAKE", "REFILL", "TRIM", "EXIT"};
+                                        "REFUSE", "TAKE", "REFILL", "TRIM", "EXIT", "STASH",
+                                        "UNSTASH"};
 
 static void trace_load(void) {
   FILE* f;
@@ -76,6 +77,14 @@ static unsigned long long trace_block_addr(int b) {
             w_found++;                                                                     \
           }                                                                                \
     for (w_t = 0; w_t < NT; w_t++)                                                         \
+      for (w_c = 0; w_c < NC; w_c++)                                                       \
+        for (w_i = 0; w_i < now.scnt[w_t * NC + w_c]; w_i++)                               \
+          if (now.spare[(w_t * NC + w_c) * SCAP + w_i] == (b0)) {                          \
+            printf("  block 0x%llx: in the spare (thread %d, class %d), %d from its first\n", \
+                   trace_block_addr(b0), w_t, w_c, w_i);                                   \
+            w_found++;                                                                     \
+          }                                                                                \
+    for (w_t = 0; w_t < NT; w_t++)                                                         \
       for (w_i = 0; w_i < now.hcnt[w_t]; w_i++)                                            \
         if (now.hand[w_t * HCAP + w_i] == (b0)) {                                          \
           printf("  block 0x%llx: in thread %d's hand (a batch on its way)\n",             \
@@ -113,7 +122,9 @@ static unsigned long long trace_block_addr(int b) {
              now.top[r_e->t * NC + r_e->c], now.lim[r_e->t * NC + r_e->c]);               \
       for (r_i = now.top[r_e->t * NC + r_e->c] - 1; r_i >= 0; r_i--)                      \
         printf(" 0x%llx", trace_block_addr(now.list[(r_e->t * NC + r_e->c) * (LDEPTH + 1) + r_i])); \
-      printf("\n  thread %d's hand: %d blocks\n", r_e->t, now.hcnt[r_e->t]);              \
+      printf("\n  spare (thread %d, class %d): %d of %d\n", r_e->t, r_e->c,                 \
+             now.scnt[r_e->t * NC + r_e->c], now.slim[r_e->t * NC + r_e->c]);             \
+      printf("  thread %d's hand: %d blocks\n", r_e->t, now.hcnt[r_e->t]);                \
     }                                                                                     \
     if (r_e->q < NQ)                                                                      \
       printf("  shard %d of class %d: %d batches; the depot holds %d bytes\n",            \

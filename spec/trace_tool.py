@@ -25,7 +25,7 @@ import sys
 
 MAX_BLOCKS = 1000000  # distinct blocks a trace may name (owner and inbackend: 2 bytes each)
 KINDS = ["HOLE", "CACHE", "POP", "PUSH", "FILL", "NEW", "BACK", "FLUSH", "SPILL", "DRAIN",
-         "PUT", "EVICT", "REFUSE", "TAKE", "REFILL", "TRIM", "EXIT"]
+         "PUT", "EVICT", "REFUSE", "TAKE", "REFILL", "TRIM", "EXIT", "STASH", "UNSTASH"]
 NO_CACHE = 0xFFFF
 NSH = 4  # kDepotShards
 HEADER = struct.Struct("<8sIIQQI96I")
@@ -122,6 +122,7 @@ def prepare(trace_path, out_dir):
     slots, free_slots, nslots = {}, [], 0
     queue_batches, max_batches = {}, 1
     ldepth, bmax = 1, 1
+    spares, scap = {}, 1  # DEPOT-XFER: blocks in each (thread, class) spare, the most
     out = []
     for seq, k, t, c, s, n, b, x in events:
         ci = 0
@@ -146,8 +147,12 @@ def prepare(trace_path, out_dir):
             max_batches = max(max_batches, queue_batches[q])
         elif k in (11, 13, 15):
             queue_batches[q] = max(0, queue_batches.get(q, 0) - 1)
-        if k in (7, 8, 9, 10, 11, 12, 13, 14, 15):
+        if k in (7, 8, 9, 10, 11, 12, 13, 14, 15, 17, 18):
             bmax = max(bmax, n)
+        if k in (17, 18):  # STASH, UNSTASH
+            key = (ti, ci)
+            spares[key] = max(0, spares.get(key, 0) + (n if k == 17 else -n))
+            scap = max(scap, spares[key])
         if k == 1:
             ldepth = max(ldepth, x)
         out.append([seq, k, ti, ci, q, n, bi, x])
@@ -160,8 +165,8 @@ def prepare(trace_path, out_dir):
     for c, ci in classes.items():
         csize[ci] = sizes[c]
     nb = max(1, len(addrs))
-    bmax = max(bmax, ldepth)
-    if ldepth > 250 or bmax > 250 or nt > 250 or nb > MAX_BLOCKS:
+    bmax = max(bmax, ldepth, scap)
+    if ldepth > 250 or bmax > 1000 or nt > 250 or nb > MAX_BLOCKS:
         reject(0, "-", "TRACE-FORMAT",
                f"too large for the checker: {nt} threads, {nb} blocks, lists of {ldepth}")
     # Block indices are shorts in the model's state, ints past 32,000 blocks
@@ -180,7 +185,7 @@ def prepare(trace_path, out_dir):
         f.write("".join(" ".join(str(v) for v in e) + "\n" for e in out))
     nq = nc * NSH
     defs = (f"-DNT={nt} -DNC={nc} -DNB={nb} -DLDEPTH={ldepth} -DBMAX={bmax} "
-            f"-DSLOTS={max_batches + 1} -DNEV={len(out)} -DLISTBYTES={list_bytes} "
+            f"-DSLOTS={max_batches + 1} -DSCAP={scap} -DNEV={len(out)} -DLISTBYTES={list_bytes} "
             f"-DRECORD={record}")
     # For spin only (pan.c has a NONE of its own).
     spin_only = f" -DBLK=int -DNONE={none}" if wide else ""
@@ -188,7 +193,8 @@ def prepare(trace_path, out_dir):
     spin_only += f" -DCHUNK={max(1024, -(-len(out) // 32))}"
     blk = 4 if wide else 2
     vector = (blk * nt * nc * (ldepth + 1) + 2 * nt * nc + blk * nq * (max_batches + 1) * bmax +
-              4 * nq * (max_batches + 1) + blk * nt * bmax + 2 * nt + 2 * nb + 2 * nc + 64)
+              4 * nq * (max_batches + 1) + blk * nt * bmax + 2 * nt + 2 * nb + 2 * nc +
+              blk * nt * nc * scap + 4 * nt * nc + 64)
     with open(f"{out_dir}/spin.defs", "w") as f:
         f.write(defs + spin_only + "\n")
     with open(f"{out_dir}/cc.defs", "w") as f:
@@ -197,7 +203,7 @@ def prepare(trace_path, out_dir):
     with open(f"{out_dir}/limits", "w") as f:
         f.write(f"{len(out)}\n")
     print(f"trace_tool: {len(out)} events, {nt - 1} cache slots, {nc} classes, {nb} blocks, "
-          f"lists of up to {ldepth}, batches of up to {bmax}, "
+          f"lists of up to {ldepth}, batches of up to {bmax}, spares of up to {scap}, "
           f"up to {max_batches} batches in a shard")
 
 
@@ -209,6 +215,7 @@ MUTATIONS = {
     "free_twice": ("a PUSH twice: a block freed twice", "INV-OWNERSHIP"),
     "pop_before_fill": ("a POP moved before the FILL that brought its block", "CACHE-2"),
     "spill_short": ("a SPILL of one block fewer than half the list", "DEPOT-SPILL"),
+    "unstash_twice": ("an UNSTASH twice: blocks taken from a spare twice", "INV-OWNERSHIP"),
     "cache_again": ("a thread's CACHE again right after one of its PUSHes: a cache made "
                     "over lists that still hold blocks", "FLUSH-1"),
     "garbled_line": ("a line that does not parse", "TRACE-FORMAT"),
@@ -253,6 +260,9 @@ def mutate(what, in_path, out_path):
         else:
             sys.exit("trace_tool: no filled block is popped")
         body.insert(i, body.pop(j))
+    elif what == "unstash_twice":
+        i = first_from("UNSTASH")
+        body.insert(i + 1, list(body[i]))
     elif what == "spill_short":
         i = first_from("SPILL")
         body[i][5] = str(int(body[i][5]) - 1)

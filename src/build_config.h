@@ -110,6 +110,11 @@ enum Mutant : int {
                            // under ASan (SAN-SCRUB)
   kMutantToolForeign = 29,  // tool mode hands the tool's allocator any
                             // pointer's guess of a block (CHK-FOREIGN)
+  kMutantSpareLost = 30,    // an exiting thread forgets its spares
+                            // (INV-CONSERVE; DEPOT-XFER, DEPOT-EXIT)
+  kMutantSpareUnbounded = 31,  // a spare never goes to the depot
+                               // (INV-CACHE-BOUND)
+  kMutantXferFixed = 32,    // transfers never grow past a spill (DEPOT-XFER)
 };
 constexpr Mutant kMutant = static_cast<Mutant>(CONCALLOC_MUTANT);
 constexpr const char* MutantName() {
@@ -143,6 +148,9 @@ constexpr const char* MutantName() {
     case kMutantTraceTakeTwice: return "trace_take_twice";
     case kMutantNoScrub: return "no_scrub";
     case kMutantToolForeign: return "tool_foreign";
+    case kMutantSpareLost: return "spare_lost";
+    case kMutantSpareUnbounded: return "spare_unbounded";
+    case kMutantXferFixed: return "xfer_fixed";
     default: return "";
   }
 }

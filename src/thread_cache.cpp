@@ -65,9 +65,11 @@ void ResetBins(ThreadCache& tc) noexcept {
   tc.depot = DepotBudgetBytes() > 0;
   for (std::size_t c = 0; c < kNumClasses; ++c) {
     CONCALLOC_ASSERT(Head(tc, c) == nullptr, "FLUSH-1", Head(tc, c), "resetting a non-empty list");
+    CONCALLOC_ASSERT(tc.nspare[c] == 0, "FLUSH-1", tc.spare[c], "resetting a non-empty spare");
     const std::uint32_t limit = ListLimit(c, depth, tc.depot);
     tc.limit[c] = kMutant == kMutantCacheBound ? limit + 1 : limit;
     SetRoom(tc, c, tc.limit[c]);
+    tc.xfer[c] = SpillCount(tc.limit[c]);  // DEPOT-XFER: transfers start at a spill
   }
   CONCALLOC_TRACE_EVENT(trace::kCache, tc.client.trace, 0, 0, 0, nullptr,
                         std::uint64_t{depth} | std::uint64_t{tc.depot} << 32);
@@ -252,11 +254,60 @@ void FlushList(ThreadCache& tc, std::size_t c) noexcept {
   tc.backend_frees += count;
 }
 
+// DEPOT-XFER: the first n blocks of spare cls (it holds n or more) leave it,
+// to the thread's hand: returned as a batch.
+Batch TakeFromSpare(ThreadCache& tc, std::size_t cls, std::uint32_t n) noexcept {
+  Block* head = tc.spare[cls];
+  if (n == tc.nspare[cls]) {
+    tc.spare[cls] = nullptr;
+  } else {
+    Block* last = head;
+    for (std::uint32_t k = 1; k < n; ++k) last = NextCached(last, cls);  // CHK-LIST
+    tc.spare[cls] = NextCached(last, cls);
+    SetLink(last, cls, nullptr);
+  }
+  tc.nspare[cls] -= n;
+  CONCALLOC_TRACE_EVENT(trace::kUnstash, tc.client.trace, cls, 0, n, UserOf(head));
+  return {head, n};
+}
+
+// DEPOT-XFER: a batch in the thread's hand joins spare cls, in front: its
+// last block, `last`, is linked to the spare's first. `last` null: the
+// batch already ends in nullptr and the spare is empty.
+void StashBatch(ThreadCache& tc, std::size_t cls, Batch batch, Block* last) noexcept {
+  CONCALLOC_TRACE_EVENT(trace::kStash, tc.client.trace, cls, 0, batch.count, UserOf(batch.head));
+  CONCALLOC_ASSERT(last != nullptr || tc.spare[cls] == nullptr, "INV-SPARE", batch.head,
+                   "a batch stashed without its last block onto a non-empty spare");
+  if (last != nullptr) SetLink(last, cls, tc.spare[cls]);
+  tc.spare[cls] = batch.head;
+  tc.nspare[cls] += batch.count;
+}
+
+// DEPOT-PUT, DEPOT-BUDGET: a batch in the thread's hand, out of its cache:
+// to the depot, or (refused, or no depot) to the backend.
+void HandOut(ThreadCache& tc, std::size_t cls, Batch batch, bool depot) noexcept {
+  if (depot && DepotPut(cls, batch, tc.client)) {
+    tc.to_depot[cls] += batch.count;
+  } else {
+    GiveBackRefused(tc, cls, batch);
+    tc.flushed[cls] += batch.count;
+  }
+}
+
+// DEPOT-XFER: the whole spare cls to the depot as one batch (or, refused or
+// without the depot, to the backend).
+void SpareOut(ThreadCache& tc, std::size_t cls, bool depot) noexcept {
+  if (tc.nspare[cls] == 0) return;
+  HandOut(tc, cls, TakeFromSpare(tc, cls, tc.nspare[cls]), depot);
+}
+
 // DEPOT-EXIT (to_depot) or FLUSH-1: empties every list, each as one batch to
-// the depot when it takes it, else to the backend.
+// the depot when it takes it, else to the backend; and every spare the same
+// way (DEPOT-XFER).
 void DrainBins(ThreadCache& tc, bool to_depot) noexcept {
   const bool depot = to_depot && DepotBudgetBytes() > 0;
   for (std::size_t c = 0; c < kNumClasses; ++c) {
+    if (kMutant != kMutantSpareLost || !to_depot) SpareOut(tc, c, depot);
     const std::uint32_t count = tc.limit[c] - Room(tc, c);
     if (count == 0) continue;
     if (!depot) {
@@ -267,60 +318,86 @@ void DrainBins(ThreadCache& tc, bool to_depot) noexcept {
     SetHead(tc, c, nullptr);
     SetRoom(tc, c, tc.limit[c]);
     CONCALLOC_TRACE_EVENT(trace::kDrain, tc.client.trace, c, 0, count, UserOf(batch.head));
-    if (DepotPut(c, batch, tc.client)) {
-      tc.to_depot[c] += count;
-    } else {
-      GiveBackRefused(tc, c, batch);
-      tc.flushed[c] += count;
-    }
+    HandOut(tc, c, batch, true);
   }
 }
 
-// DEPOT-SPILL: list cls is full; its top max(1, limit / 2) blocks leave as
-// one batch, to the depot or (refused) the backend. Returns false when the
-// depot is off (depth 0 or budget 0): then nothing moves (CACHE-3).
+// DEPOT-SPILL: list cls is full; its top SpillCount(limit) blocks leave it
+// for the spare (DEPOT-XFER), which goes to the depot as one batch (or,
+// refused, to the backend) once it holds xfer[cls] blocks, and xfer[cls]
+// doubles, up to XferMax. Returns false when the depot is off (depth 0 or
+// budget 0): then nothing moves (CACHE-3).
 bool SpillBatch(ThreadCache& tc, std::size_t cls) noexcept {
   if (tc.limit[cls] == 0 || DepotBudgetBytes() == 0) return false;
-  const std::uint32_t n = tc.limit[cls] / 2 > 0 ? tc.limit[cls] / 2 : 1;
+  const std::uint32_t n = SpillCount(tc.limit[cls]);
   Block* head = Head(tc, cls);
   Block* last = head;
   for (std::uint32_t k = 1; k < n; ++k) last = NextCached(last, cls);  // CHK-LIST
   SetHead(tc, cls, NextCached(last, cls));
-  SetLink(last, cls, nullptr);
   SetRoom(tc, cls, Room(tc, cls) + n);
   CONCALLOC_TRACE_EVENT(trace::kSpill, tc.client.trace, cls, 0, n, UserOf(head));
-  if (DepotPut(cls, {head, n}, tc.client)) {
-    tc.to_depot[cls] += n;
-  } else {
-    GiveBackRefused(tc, cls, {head, n});
-    tc.flushed[cls] += n;
+  StashBatch(tc, cls, {head, n}, last);
+  if (tc.nspare[cls] >= tc.xfer[cls] && kMutant != kMutantSpareUnbounded) {
+    // The next transfer doubles, up to XferMax and to a batch of at most
+    // 1 / kXferBudgetShare of the budget (one the depot can hold among others).
+    const std::uint32_t most = XferMax(cls, tc.limit[cls]);
+    const std::uint32_t next = tc.xfer[cls] < most / 2 ? tc.xfer[cls] * 2 : most;
+    if (BatchBytes(cls, next) <= DepotBudgetBytes() / kXferBudgetShare &&
+        kMutant != kMutantXferFixed)
+      tc.xfer[cls] = next;
+    SpareOut(tc, cls, true);
   }
   return true;
 }
 
-// DEPOT-REFILL: list cls is empty; takes a batch from the depot into it.
-// A batch longer than the list's room (made by a thread with a larger depth)
-// is cut, and its rest goes back to the depot or to the backend.
+// DEPOT-REFILL: list cls is empty; it refills from its spare (DEPOT-XFER),
+// else from a batch taken from the depot, whose rest the spare keeps (up to
+// SpareLimit; what is left past that goes back to the depot or to the
+// backend). A batch taken resets xfer[cls]: this thread takes blocks of the
+// class, so it is not one that only gives them.
 bool RefillFromDepot(ThreadCache& tc, std::size_t cls) noexcept {
-  if (tc.limit[cls] == 0 || DepotBudgetBytes() == 0) return false;
-  Batch batch = DepotTake(cls, tc.client);
-  if (batch.head == nullptr) return false;
+  if (tc.limit[cls] == 0) return false;
   const std::uint32_t room = Room(tc, cls);
-  CONCALLOC_TRACE_EVENT(trace::kRefill, tc.client.trace, cls, 0,
-                        batch.count < room ? batch.count : room, UserOf(batch.head));
-  if (batch.count > room) {
-    Block* last = batch.head;
-    for (std::uint32_t k = 1; k < room; ++k) last = NextCached(last, cls);  // CHK-LIST
-    const Batch rest{NextCached(last, cls), batch.count - room};
-    SetLink(last, cls, nullptr);
-    batch.count = room;
-    if (!DepotPut(cls, rest, tc.client)) {
-      GiveBackRefused(tc, cls, rest);  // never on the list: not in INV-STATS
+  Batch batch{nullptr, 0};
+  if (tc.nspare[cls] > 0) {
+    batch = TakeFromSpare(tc, cls, tc.nspare[cls] < room ? tc.nspare[cls] : room);
+    CONCALLOC_TRACE_EVENT(trace::kRefill, tc.client.trace, cls, 0, batch.count,
+                          UserOf(batch.head));
+  } else {
+    if (DepotBudgetBytes() == 0) return false;
+    batch = DepotTake(cls, tc.client);
+    if (batch.head == nullptr) return false;
+    tc.xfer[cls] = SpillCount(tc.limit[cls]);
+    CONCALLOC_TRACE_EVENT(trace::kRefill, tc.client.trace, cls, 0,
+                          batch.count < room ? batch.count : room, UserOf(batch.head));
+    if (batch.count > room) {
+      Block* last = batch.head;
+      for (std::uint32_t k = 1; k < room; ++k) last = NextCached(last, cls);  // CHK-LIST
+      Batch rest{NextCached(last, cls), batch.count - room};
+      SetLink(last, cls, nullptr);
+      batch.count = room;
+      // The spare is empty here: the rest becomes it, cut to SpareLimit (a
+      // batch longer than this list and spare was made by a thread with a
+      // larger depth; its tail never joins this cache, so it is not in
+      // INV-STATS).
+      const std::uint32_t most = SpareLimit(cls, tc.limit[cls]);
+      Batch beyond{nullptr, 0};
+      if (rest.count > most) {
+        Block* kept_last = rest.head;
+        for (std::uint32_t k = 1; k < most; ++k) kept_last = NextCached(kept_last, cls);  // CHK-LIST
+        beyond = {NextCached(kept_last, cls), rest.count - most};
+        SetLink(kept_last, cls, nullptr);
+        rest.count = most;
+      }
+      StashBatch(tc, cls, rest, nullptr);
+      if constexpr (kMutant != kMutantStats) tc.refilled[cls] += rest.count;
+      if (beyond.count > 0 && !DepotPut(cls, beyond, tc.client))
+        GiveBackRefused(tc, cls, beyond);
     }
+    if constexpr (kMutant != kMutantStats) tc.refilled[cls] += batch.count;
   }
   SetHead(tc, cls, batch.head);
   SetRoom(tc, cls, room - batch.count);
-  if constexpr (kMutant != kMutantStats) tc.refilled[cls] += batch.count;
   return true;
 }
 
@@ -787,7 +864,7 @@ ThreadStats CacheStats() noexcept {
   const ThreadCache& tc = *tl_cache;
   s.alloc_hits = tc.hits;
   for (std::size_t c = 0; c < kNumClasses; ++c) {
-    const std::size_t count = tc.limit[c] - Room(tc, c);
+    const std::size_t count = tc.limit[c] - Room(tc, c) + tc.nspare[c];  // held(c)
     s.cached_blocks += count;
     s.cached_bytes += count * kClassSize[c];
     s.alloc_hits += PopsOf(tc.room[c]);
@@ -796,9 +873,9 @@ ThreadStats CacheStats() noexcept {
     s.backend_blocks_in += tc.filled[c];
     s.depot_blocks_out += tc.to_depot[c];
   }
-  // INV-STATS: the pushes are what came into the lists less what came from
-  // elsewhere: what is there, and what left them (popped, flushed, to the
-  // depot), less what the depot and the backend put in.
+  // INV-STATS: the pushes are what came into the lists and spares less what
+  // came from elsewhere: what is there, and what left them (popped,
+  // flushed, to the depot), less what the depot and the backend put in.
   s.frees_cached = s.cached_blocks + s.alloc_hits + s.flushed_blocks + s.depot_blocks_out -
                    s.depot_blocks_in - s.backend_blocks_in;
   s.alloc_misses = tc.misses;
@@ -814,6 +891,8 @@ ValidationResult CheckInvCacheBound(const ThreadCache& tc, std::size_t c) noexce
   if (Room(tc, c) > tc.limit[c] ||
       tc.limit[c] - Room(tc, c) > ListLimit(c, tc.depth, tc.depot))
     return {"INV-CACHE-BOUND", Head(tc, c), "a list holds more blocks than the cache depth"};
+  if (tc.nspare[c] > SpareLimit(c, tc.limit[c]))
+    return {"INV-CACHE-BOUND", tc.spare[c], "a spare holds more blocks than SpareLimit"};
   return kValid;
 }
 
@@ -858,6 +937,26 @@ ValidationResult CheckInvList(const ThreadCache& tc, std::size_t c) noexcept {
   return kValid;
 }
 
+// INV-SPARE: spare c is a chain of exactly nspare[c] blocks, each as on a
+// list (INV-TAG, INV-FILL), and xfer[c] within its range (DEPOT-XFER).
+ValidationResult CheckInvSpare(const ThreadCache& tc, std::size_t c) noexcept {
+  if (tc.limit[c] > 0 &&
+      (tc.xfer[c] < SpillCount(tc.limit[c]) || tc.xfer[c] > XferMax(c, tc.limit[c])))
+    return {"INV-SPARE", &tc.xfer[c], "a transfer unit is out of its range"};
+  const Block* h = tc.spare[c];
+  for (std::uint32_t k = 0; k < tc.nspare[c]; ++k) {
+    if (h == nullptr) return {"INV-SPARE", tc.spare[c], "a spare is shorter than its count"};
+    if ((reinterpret_cast<std::uintptr_t>(h) & (kAlignment - 1)) != 0 ||
+        (reinterpret_cast<std::uintptr_t>(PeekLink(h)) & (kAlignment - 1)) != 0)
+      return {"INV-SPARE", h, "a spare's link is not 16-aligned"};
+    if (ValidationResult r = CheckInvTag(h, c); !r) return r;
+    if (ValidationResult r = CheckInvFill(h, c); !r) return r;
+    h = PeekLink(h);
+  }
+  if (h != nullptr) return {"INV-SPARE", h, "a spare is longer than its count (or has a cycle)"};
+  return kValid;
+}
+
 // INV-REGISTRY: the registry's links agree both ways, and the calling
 // thread's live cache is on it.
 ValidationResult CheckInvRegistry() noexcept {
@@ -895,6 +994,7 @@ ValidationResult ValidateCache() noexcept {
     for (std::size_t c = 0; c < kNumClasses; ++c) {
       if (ValidationResult r = CheckInvCacheBound(tc, c); !r) return r;
       if (ValidationResult r = CheckInvList(tc, c); !r) return r;
+      if (ValidationResult r = CheckInvSpare(tc, c); !r) return r;
     }
     if (ValidationResult r = CheckInvStats(tc); !r) return r;
   }

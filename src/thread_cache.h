@@ -32,16 +32,23 @@ enum class CacheState : std::uint32_t { kUnborn = 0, kCreating = 1, kLive = 2, k
 //   INV-LIST:        from head[c], the links reach nullptr after exactly
 //                    count(c) blocks, each 16-aligned (no cycle).
 //   INV-CACHE-BOUND: count(c) <= ListLimit(c, depth, depot), which is depth,
-//                    or with the depot on at most kListBytes of blocks.
+//                    or with the depot on at most kListBytes of blocks; and
+//                    nspare[c] <= SpareLimit(c, limit[c]) (DEPOT-XFER).
+//   INV-SPARE:       from spare[c], the links reach nullptr after exactly
+//                    nspare[c] blocks, each as on a list (16-aligned,
+//                    INV-TAG, INV-FILL); SpillCount(limit[c]) <= xfer[c]
+//                    <= XferMax(c, limit[c]).
 //   INV-TAG:         every block on list c has tag (kind c, kStateCached).
 //   INV-FILL:        (checked builds) each caller byte of those blocks is 0xDD.
 //   INV-STATS:       hits + sum over c of PopsOf(room[c]) counts the pops;
-//                    the pushes are what that leaves (CacheStats):
-//                    frees == sum over c of count(c) + hits - sum over c of
+//                    the pushes are what that leaves (CacheStats), with
+//                    held(c) = count(c) + nspare[c]:
+//                    frees == sum over c of held(c) + hits - sum over c of
 //                    (refilled[c] + filled[c] - flushed[c] - to_depot[c]),
 //                    never negative.
-// Checkers: CheckInvList, CheckInvCacheBound, CheckInvTag, CheckInvFill,
-// CheckInvStats in thread_cache.cpp, run by Validate (VALIDATE-1).
+// Checkers: CheckInvList, CheckInvSpare, CheckInvCacheBound, CheckInvTag,
+// CheckInvFill, CheckInvStats in thread_cache.cpp, run by Validate
+// (VALIDATE-1).
 // Touched by its own thread only (CACHE-1). Its memory comes from the
 // default backend and is reachable from TLS, so leak checkers scan it.
 struct alignas(64) ThreadCache : abi_v3::CacheFront {
@@ -54,10 +61,10 @@ struct alignas(64) ThreadCache : abi_v3::CacheFront {
   std::uint64_t misses;
   std::uint64_t backend_allocs;
   std::uint64_t backend_frees;
-  std::uint64_t flushed[kNumClasses];   // blocks from list c to the backend
-  std::uint64_t refilled[kNumClasses];  // blocks from the depot into list c
+  std::uint64_t flushed[kNumClasses];   // blocks from list or spare c to the backend
+  std::uint64_t refilled[kNumClasses];  // blocks from the depot into list or spare c
   std::uint64_t filled[kNumClasses];    // blocks from the backend into list c (CACHE-FILL)
-  std::uint64_t to_depot[kNumClasses];  // blocks from list c to the depot
+  std::uint64_t to_depot[kNumClasses];  // blocks from list or spare c to the depot
   // CACHE-FILL's ramp: the fills of class c so far, at most kFillRampSteps.
   std::uint8_t fills[kNumClasses];
   // LIFE-6: the registry of live caches (under the registry lock) and the
@@ -66,6 +73,17 @@ struct alignas(64) ThreadCache : abi_v3::CacheFront {
   ThreadCache* next;
   platform::LifeToken token;
   DepotClient client;  // DEPOT-SHARD: its shard
+  // DEPOT-XFER (slow paths only): class c's spare, a chain of nspare[c]
+  // cached blocks linked as on a list, which a full list's spills join and
+  // an empty list refills from first. It goes to the depot as one batch
+  // once it holds xfer[c] blocks or more, and xfer[c] doubles with each
+  // such batch (up to XferMax), back to SpillCount when the thread takes a
+  // batch from the depot. So a steady one-way flow moves batches of up to
+  // XferMax blocks through the depot: one lock for each, not one for each
+  // half list.
+  Block* spare[kNumClasses];
+  std::uint32_t nspare[kNumClasses];
+  std::uint32_t xfer[kNumClasses];
 };
 
 // The room word (INLINE-3): room in the low bits, pops above.
@@ -101,6 +119,32 @@ constexpr std::uint32_t ListLimit(std::size_t cls, std::uint32_t depth, bool dep
   const std::uint32_t cap = by_bytes > 2 ? static_cast<std::uint32_t>(by_bytes) : 2;
   return depth < cap ? depth : cap;
 }
+// DEPOT-SPILL: the blocks a full list gives up at once: half of it.
+constexpr std::uint32_t SpillCount(std::uint32_t limit) noexcept {
+  return limit / 2 > 0 ? limit / 2 : 1;
+}
+// DEPOT-XFER: the largest transfer unit of class cls: kXferBytes of blocks,
+// at most kMaxXferBlocks, never below a spill.
+constexpr std::size_t kXferBytes = 32768;
+constexpr std::uint32_t kMaxXferBlocks = 256;
+// DEPOT-XFER: a transfer grows only to batches of at most this share of the
+// depot's budget (an eighth: 1 MiB of the default 8 MiB).
+constexpr std::size_t kXferBudgetShare = 8;
+constexpr std::uint32_t XferMax(std::size_t cls, std::uint32_t limit) noexcept {
+  const std::size_t by_bytes = kXferBytes / kClassSize[cls];
+  const std::uint32_t n =
+      by_bytes < kMaxXferBlocks ? static_cast<std::uint32_t>(by_bytes) : kMaxXferBlocks;
+  return n > SpillCount(limit) ? n : SpillCount(limit);
+}
+// INV-CACHE-BOUND: the most blocks spare cls may hold: a spare below xfer
+// blocks joined by one spill (then it goes to the depot), or the rest of a
+// batch taken from the depot, cut to this.
+constexpr std::uint32_t SpareLimit(std::size_t cls, std::uint32_t limit) noexcept {
+  return XferMax(cls, limit) + SpillCount(limit) - 1;
+}
+static_assert(XferMax(0, 32) == kMaxXferBlocks && XferMax(kNumClasses - 1, 2) == 4 &&
+                  SpareLimit(kNumClasses - 1, 2) == 4,
+              "DEPOT-XFER: 256 blocks of the smallest class, 32 KiB of the largest");
 constexpr std::size_t MaxCacheBytes(std::uint32_t depth, bool depot) noexcept {
   std::size_t sum = 0;
   for (std::size_t c = 0; c < kNumClasses; ++c) sum += ListLimit(c, depth, depot) * kClassSize[c];
@@ -111,6 +155,19 @@ static_assert(MaxCacheBytes(32, true) == kMaxCacheBytesAtDefaultDepth,
               "INV-CACHE-BOUND: a thread caches at most 1.19 MiB at the default depth");
 static_assert(MaxCacheBytes(32, false) == 32 * SumOfClassSizes(),
               "INV-CACHE-BOUND: without the depot, the original's 6 MiB");
+// INV-CACHE-BOUND: the spares of a thread (DEPOT-XFER) hold at most this
+// many bytes at the default depth (3.19 MiB; each below its transfer unit
+// at rest, 2.81 MiB in all): only a thread that sends every class to
+// other threads at full flow fills them.
+constexpr std::size_t MaxSpareBytes(std::uint32_t depth) noexcept {
+  std::size_t sum = 0;
+  for (std::size_t c = 0; c < kNumClasses; ++c)
+    sum += SpareLimit(c, ListLimit(c, depth, true)) * kClassSize[c];
+  return sum;
+}
+constexpr std::size_t kMaxSpareBytesAtDefaultDepth = 3347408;
+static_assert(MaxSpareBytes(32) == kMaxSpareBytesAtDefaultDepth,
+              "INV-CACHE-BOUND: a thread's spares hold at most 3.19 MiB at the default depth");
 
 // The calling thread's cache. Before the thread has one (unborn) and after it
 // is torn down (dead) this points to g_no_cache, whose heads are all null and

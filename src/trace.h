@@ -51,6 +51,8 @@ enum Kind : std::uint8_t {
   kRefill = 14,  // TRACE-REFILL: the first n blocks of t's hand onto the empty list (t, c)
   kTrim = 15,    // TRACE-TRIM:   the oldest batch of shard (c, s) to the backend
   kExit = 16,    // TRACE-EXIT:   cache t is torn down
+  kStash = 17,   // TRACE-STASH:  the first n blocks of t's hand onto t's spare of class c
+  kUnstash = 18, // TRACE-UNSTASH: the first n blocks of t's spare of class c to t's empty hand
 };
 
 // A thread with no cache (the static path).
