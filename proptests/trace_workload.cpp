@@ -4,7 +4,8 @@
 // flush their caches, trim, and exit, replaced by new threads (so caches
 // drain to the depot and the depot gives back the oldest batches), after a
 // phase on the main thread that touches every size class, one whose batches
-// the depot refuses, and one where it evicts the oldest of several. Small lists and a small depot budget
+// the depot refuses, one where it evicts the oldest of several, and a thread
+// whose transfers grow (DEPOT-XFER). Small lists and a small depot budget
 // make every step of the protocol frequent.
 //   trace_workload [threads, default 4] [operations per thread, default 25000]
 // Environment: CONCALLOC_TRACE_FILE (where the trace goes), TRACE_DEPTH
@@ -111,6 +112,19 @@ int main(int argc, char** argv) {
     concalloc::Trim();
   }
   concalloc::SetDepotBudget(EnvOr("TRACE_DEPOT_BYTES", 6144));
+  // DEPOT-XFER, for certain: a thread that only frees 64 blocks of 24 bytes
+  // (made here), with no taker: its batches are one spill (4 blocks) until
+  // its shard holds two, then its transfers grow to 8 blocks (an eighth of
+  // the budget caps them there), and it exits with one spill in its spare,
+  // which its exit must drain.
+  {
+    std::vector<void*> blocks;
+    for (int i = 0; i < 64; ++i) blocks.push_back(concalloc::Alloc(24));
+    std::thread([&blocks] {
+      for (void* p : blocks) concalloc::Free(p);
+    }).join();
+    concalloc::Trim();
+  }
   // Two generations of threads: the second starts as the first exits.
   const long half = ops / 2;
   std::vector<std::thread> first, second;

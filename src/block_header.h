@@ -189,6 +189,49 @@ CONCALLOC_ALWAYS_INLINE void SetLink(Block* b, std::size_t cls, const Block* nex
   else
     StoreTag(b, reinterpret_cast<std::uintptr_t>(next) ^ LinkKey());
 }
+// DEPOT-SEGMENT: a chain of cached blocks (a spare, a depot batch) is made
+// of segments, each a run linked as on a list (a spill is one). In builds
+// that keep a cached block's link in its tag (all but checked builds), a
+// segment's first block's word holds its last block and its count:
+//   word == (last | count << 48) ^ LinkKey(),  1 <= count <= kMaxSegment,
+// or LinkKey() alone (count 0) when its end is not known (a drained list);
+// so a chain is cut at a segment's end without walking the segment. Checked
+// builds keep the link in the word, know no segment, and walk.
+constexpr bool kSegments = !kChecked;
+constexpr std::uint32_t kMaxSegment = 0x7FFF;
+struct Segment {
+  Block* last;          // nullptr: not known
+  std::uint32_t count;  // 0: not known
+};
+CONCALLOC_ALWAYS_INLINE void MarkSegment(Block* first, const Block* last,
+                                         std::uint32_t count) noexcept {
+  if constexpr (kSegments) {
+    const std::uint64_t known = count >= 1 && count <= kMaxSegment && last != nullptr;
+    StoreWord(first, ((known ? reinterpret_cast<std::uintptr_t>(last) : 0) |
+                      std::uint64_t{known ? count : 0} << 48) ^
+                         LinkKey());
+  } else {
+    (void)first, (void)last, (void)count;
+  }
+}
+// The segment that starts at `first`, as MarkSegment left it; {nullptr, 0}
+// when its end is not known, or in checked builds. A word that does not
+// decode (bit 63 set, a misaligned end, a count with no end) was forged:
+// HARD-LINK stops the process (ForgedLink), as for a link.
+CONCALLOC_ALWAYS_INLINE Segment ReadSegment(const Block* first) noexcept {
+  if constexpr (!kSegments) {
+    (void)first;
+    return {nullptr, 0};
+  } else {
+    const std::uint64_t w = LoadWord(first) ^ LinkKey();
+    const std::uint64_t last = w & ((std::uint64_t{1} << 48) - 1);
+    const auto count = static_cast<std::uint32_t>(w >> 48);
+    if (CONCALLOC_UNLIKELY((w >> 63) != 0 || (last & 15) != 0 || (count == 0) != (last == 0)))
+      ForgedLink(first);
+    return {reinterpret_cast<Block*>(static_cast<std::uintptr_t>(last)), count};
+  }
+}
+
 // For the invariant walks, which report rather than stop: the link as
 // stored, decoded, unchecked; and whether a cached block's header says
 // "cached, class c" (checked: INV-TAG in full; hardened release: the tag has

@@ -115,6 +115,8 @@ enum Mutant : int {
   kMutantSpareUnbounded = 31,  // a spare never goes to the depot
                                // (INV-CACHE-BOUND)
   kMutantXferFixed = 32,    // transfers never grow past a spill (DEPOT-XFER)
+  kMutantSegmentMiscount = 33,  // a spill's segment is marked one block
+                                // longer than it is (DEPOT-SEGMENT, INV-SPARE)
 };
 constexpr Mutant kMutant = static_cast<Mutant>(CONCALLOC_MUTANT);
 constexpr const char* MutantName() {
@@ -151,6 +153,7 @@ constexpr const char* MutantName() {
     case kMutantSpareLost: return "spare_lost";
     case kMutantSpareUnbounded: return "spare_unbounded";
     case kMutantXferFixed: return "xfer_fixed";
+    case kMutantSegmentMiscount: return "segment_miscount";
     default: return "";
   }
 }

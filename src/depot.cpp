@@ -257,6 +257,11 @@ Batch DepotTake(std::size_t cls, const DepotClient& client) noexcept {
   return {nullptr, 0};
 }
 
+bool DepotBacklog(std::size_t cls, const DepotClient& client) noexcept {
+  return g_shards[cls][client.shard % kDepotShards].nbatches.load(std::memory_order_relaxed) >=
+         kBacklogBatches;
+}
+
 namespace {
 // Up to `want` bytes of the oldest batches of one shard, unlinked; the
 // caller frees them (FreeRecords) after the lock.

@@ -63,6 +63,14 @@ bool DepotPut(std::size_t cls, Batch batch, const DepotClient& client) noexcept;
 // another shard, or {nullptr, 0}. Locks only shards that hold a batch.
 Batch DepotTake(std::size_t cls, const DepotClient& client) noexcept;
 
+// DEPOT-XFER: whether the client's shard of class cls holds kBacklogBatches
+// batches or more now (a hint, read without the lock): the takers of the
+// class are behind. (One batch waiting is a flow's normal pace: a producer
+// of 16 classes whose takes lag a little behind; a burst of thousands of
+// frees leaves many.)
+constexpr std::uint32_t kBacklogBatches = 2;
+bool DepotBacklog(std::size_t cls, const DepotClient& client) noexcept;
+
 // DEPOT-TRIM: every batch to the backend, and the records the shards kept.
 void DepotTrim() noexcept;
 

@@ -254,18 +254,50 @@ void FlushList(ThreadCache& tc, std::size_t c) noexcept {
   tc.backend_frees += count;
 }
 
-// DEPOT-XFER: the first n blocks of spare cls (it holds n or more) leave it,
-// to the thread's hand: returned as a batch.
-Batch TakeFromSpare(ThreadCache& tc, std::size_t cls, std::uint32_t n) noexcept {
-  Block* head = tc.spare[cls];
-  if (n == tc.nspare[cls]) {
-    tc.spare[cls] = nullptr;
-  } else {
-    Block* last = head;
-    for (std::uint32_t k = 1; k < n; ++k) last = NextCached(last, cls);  // CHK-LIST
-    tc.spare[cls] = NextCached(last, cls);
-    SetLink(last, cls, nullptr);
+// DEPOT-SEGMENT: cuts the chain of `count` blocks of class cls at `head`
+// after at most `most` (>= 1) of them: at the end of the last whole segment
+// that fits, found without walking the segments; or, when the first
+// segment is longer than `most` or its end is not known (and in checked
+// builds), after exactly `most`, walking them (what is left of the segment
+// is marked again). Returns how many blocks the first part has; *rest is
+// the first block after it (nullptr: the chain was not cut).
+std::uint32_t CutChain(Block* head, std::uint32_t count, std::uint32_t most, std::size_t cls,
+                       Block** rest) noexcept {
+  if (count <= most) {
+    *rest = nullptr;
+    return count;
   }
+  std::uint32_t taken = 0;
+  Segment seg = ReadSegment(head);
+  if (seg.count != 0 && seg.count <= most) {
+    Block* last = seg.last;
+    taken = seg.count;
+    for (;;) {
+      Block* next = LinkOf(last);  // HARD-LINK
+      if (CONCALLOC_UNLIKELY(next == nullptr)) ForgedLink(last);  // the marks overran the chain
+      seg = ReadSegment(next);
+      if (seg.count == 0 || taken + seg.count > most) break;
+      taken += seg.count;
+      last = seg.last;
+    }
+    *rest = LinkOf(last);
+    SetLink(last, cls, nullptr);
+    return taken;
+  }
+  Block* last = head;
+  for (std::uint32_t k = 1; k < most; ++k) last = NextCached(last, cls);  // CHK-LIST
+  *rest = NextCached(last, cls);
+  MarkSegment(*rest, seg.last, seg.count > most ? seg.count - most : 0);
+  SetLink(last, cls, nullptr);
+  return most;
+}
+
+// DEPOT-XFER: up to `most` blocks from the front of spare cls (not empty)
+// leave it, to the thread's hand, cut at a segment's end (DEPOT-SEGMENT):
+// returned as a batch.
+Batch TakeFromSpare(ThreadCache& tc, std::size_t cls, std::uint32_t most) noexcept {
+  Block* head = tc.spare[cls];
+  const std::uint32_t n = CutChain(head, tc.nspare[cls], most, cls, &tc.spare[cls]);
   tc.nspare[cls] -= n;
   CONCALLOC_TRACE_EVENT(trace::kUnstash, tc.client.trace, cls, 0, n, UserOf(head));
   return {head, n};
@@ -315,6 +347,7 @@ void DrainBins(ThreadCache& tc, bool to_depot) noexcept {
       continue;
     }
     const Batch batch{Head(tc, c), count};
+    MarkSegment(batch.head, nullptr, 0);  // DEPOT-SEGMENT: its end is not known
     SetHead(tc, c, nullptr);
     SetRoom(tc, c, tc.limit[c]);
     CONCALLOC_TRACE_EVENT(trace::kDrain, tc.client.trace, c, 0, count, UserOf(batch.head));
@@ -336,14 +369,19 @@ bool SpillBatch(ThreadCache& tc, std::size_t cls) noexcept {
   SetHead(tc, cls, NextCached(last, cls));
   SetRoom(tc, cls, Room(tc, cls) + n);
   CONCALLOC_TRACE_EVENT(trace::kSpill, tc.client.trace, cls, 0, n, UserOf(head));
+  MarkSegment(head, last, kMutant == kMutantSegmentMiscount ? n + 1 : n);  // DEPOT-SEGMENT
   StashBatch(tc, cls, {head, n}, last);
   if (tc.nspare[cls] >= tc.xfer[cls] && kMutant != kMutantSpareUnbounded) {
-    // The next transfer doubles, up to XferMax and to a batch of at most
-    // 1 / kXferBudgetShare of the budget (one the depot can hold among others).
+    // The next transfer doubles when the thread's shard still holds two
+    // batches of the class (its takers are behind: the flow backs up; Bonwick
+    // and Adams grow magazines while the depot is contended), up to XferMax
+    // and to a batch of at most 1 / kXferBudgetShare of the budget (one the
+    // depot can hold among others). A flow whose takers keep up keeps its
+    // batches small, and its blocks hot.
     const std::uint32_t most = XferMax(cls, tc.limit[cls]);
     const std::uint32_t next = tc.xfer[cls] < most / 2 ? tc.xfer[cls] * 2 : most;
     if (BatchBytes(cls, next) <= DepotBudgetBytes() / kXferBudgetShare &&
-        kMutant != kMutantXferFixed)
+        DepotBacklog(cls, tc.client) && kMutant != kMutantXferFixed)
       tc.xfer[cls] = next;
     SpareOut(tc, cls, true);
   }
@@ -360,7 +398,7 @@ bool RefillFromDepot(ThreadCache& tc, std::size_t cls) noexcept {
   const std::uint32_t room = Room(tc, cls);
   Batch batch{nullptr, 0};
   if (tc.nspare[cls] > 0) {
-    batch = TakeFromSpare(tc, cls, tc.nspare[cls] < room ? tc.nspare[cls] : room);
+    batch = TakeFromSpare(tc, cls, room);
     CONCALLOC_TRACE_EVENT(trace::kRefill, tc.client.trace, cls, 0, batch.count,
                           UserOf(batch.head));
   } else {
@@ -368,27 +406,21 @@ bool RefillFromDepot(ThreadCache& tc, std::size_t cls) noexcept {
     batch = DepotTake(cls, tc.client);
     if (batch.head == nullptr) return false;
     tc.xfer[cls] = SpillCount(tc.limit[cls]);
-    CONCALLOC_TRACE_EVENT(trace::kRefill, tc.client.trace, cls, 0,
-                          batch.count < room ? batch.count : room, UserOf(batch.head));
-    if (batch.count > room) {
-      Block* last = batch.head;
-      for (std::uint32_t k = 1; k < room; ++k) last = NextCached(last, cls);  // CHK-LIST
-      Batch rest{NextCached(last, cls), batch.count - room};
-      SetLink(last, cls, nullptr);
-      batch.count = room;
+    Batch rest{nullptr, 0};
+    const std::uint32_t whole = batch.count;
+    batch.count = CutChain(batch.head, whole, room, cls, &rest.head);  // DEPOT-SEGMENT
+    rest.count = whole - batch.count;
+    CONCALLOC_TRACE_EVENT(trace::kRefill, tc.client.trace, cls, 0, batch.count,
+                          UserOf(batch.head));
+    if (rest.count > 0) {
       // The spare is empty here: the rest becomes it, cut to SpareLimit (a
       // batch longer than this list and spare was made by a thread with a
       // larger depth; its tail never joins this cache, so it is not in
       // INV-STATS).
-      const std::uint32_t most = SpareLimit(cls, tc.limit[cls]);
       Batch beyond{nullptr, 0};
-      if (rest.count > most) {
-        Block* kept_last = rest.head;
-        for (std::uint32_t k = 1; k < most; ++k) kept_last = NextCached(kept_last, cls);  // CHK-LIST
-        beyond = {NextCached(kept_last, cls), rest.count - most};
-        SetLink(kept_last, cls, nullptr);
-        rest.count = most;
-      }
+      rest.count = CutChain(rest.head, rest.count, SpareLimit(cls, tc.limit[cls]), cls,
+                            &beyond.head);
+      beyond.count = whole - batch.count - rest.count;
       StashBatch(tc, cls, rest, nullptr);
       if constexpr (kMutant != kMutantStats) tc.refilled[cls] += rest.count;
       if (beyond.count > 0 && !DepotPut(cls, beyond, tc.client))
@@ -938,12 +970,17 @@ ValidationResult CheckInvList(const ThreadCache& tc, std::size_t c) noexcept {
 }
 
 // INV-SPARE: spare c is a chain of exactly nspare[c] blocks, each as on a
-// list (INV-TAG, INV-FILL), and xfer[c] within its range (DEPOT-XFER).
+// list (INV-TAG, INV-FILL), made of segments whose marks are right
+// (DEPOT-SEGMENT: a known one ends where its first block says, and one whose
+// end is not known is the last), and xfer[c] within its range (DEPOT-XFER).
 ValidationResult CheckInvSpare(const ThreadCache& tc, std::size_t c) noexcept {
   if (tc.limit[c] > 0 &&
       (tc.xfer[c] < SpillCount(tc.limit[c]) || tc.xfer[c] > XferMax(c, tc.limit[c])))
     return {"INV-SPARE", &tc.xfer[c], "a transfer unit is out of its range"};
   const Block* h = tc.spare[c];
+  std::uint32_t left = 0;             // blocks of the segment before its end
+  const Block* seg_last = nullptr;    // that end, when known
+  bool unknown = false;               // a segment whose end is not known began
   for (std::uint32_t k = 0; k < tc.nspare[c]; ++k) {
     if (h == nullptr) return {"INV-SPARE", tc.spare[c], "a spare is shorter than its count"};
     if ((reinterpret_cast<std::uintptr_t>(h) & (kAlignment - 1)) != 0 ||
@@ -951,8 +988,21 @@ ValidationResult CheckInvSpare(const ThreadCache& tc, std::size_t c) noexcept {
       return {"INV-SPARE", h, "a spare's link is not 16-aligned"};
     if (ValidationResult r = CheckInvTag(h, c); !r) return r;
     if (ValidationResult r = CheckInvFill(h, c); !r) return r;
+    if (kSegments && !unknown && left == 0) {  // a segment begins here
+      const std::uint64_t w = LoadWord(h) ^ LinkKey();
+      seg_last = reinterpret_cast<const Block*>(
+          static_cast<std::uintptr_t>(w & ((std::uint64_t{1} << 48) - 1)));
+      left = static_cast<std::uint32_t>(w >> 48);
+      if ((w >> 63) != 0 || (left == 0) != (seg_last == nullptr))
+        return {"INV-SPARE", h, "a spare's segment mark does not decode"};
+      unknown = left == 0;
+    }
+    if (kSegments && !unknown && --left == 0 && h != seg_last)
+      return {"INV-SPARE", h, "a spare's segment does not end where its first block says"};
     h = PeekLink(h);
   }
+  if (kSegments && !unknown && left != 0)
+    return {"INV-SPARE", tc.spare[c], "a spare's last segment runs past its count"};
   if (h != nullptr) return {"INV-SPARE", h, "a spare is longer than its count (or has a cycle)"};
   return kValid;
 }
