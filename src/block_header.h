@@ -214,11 +214,12 @@ CONCALLOC_ALWAYS_INLINE void MarkSegment(Block* first, const Block* last,
     (void)first, (void)last, (void)count;
   }
 }
-// The segment that starts at `first`, as MarkSegment left it; {nullptr, 0}
-// when its end is not known, or in checked builds. A word that does not
-// decode (bit 63 set, a misaligned end, a count with no end) was forged:
-// HARD-LINK stops the process (ForgedLink), as for a link.
-CONCALLOC_ALWAYS_INLINE Segment ReadSegment(const Block* first) noexcept {
+// The segment that starts at `first`, as MarkSegment left it ({nullptr, 0}:
+// its end is not known, or a checked build); *ok false when the word does
+// not decode (bit 63 set, a misaligned end, a count with no end). For the
+// invariant walks, which report.
+CONCALLOC_ALWAYS_INLINE Segment PeekSegment(const Block* first, bool* ok) noexcept {
+  *ok = true;
   if constexpr (!kSegments) {
     (void)first;
     return {nullptr, 0};
@@ -226,10 +227,17 @@ CONCALLOC_ALWAYS_INLINE Segment ReadSegment(const Block* first) noexcept {
     const std::uint64_t w = LoadWord(first) ^ LinkKey();
     const std::uint64_t last = w & ((std::uint64_t{1} << 48) - 1);
     const auto count = static_cast<std::uint32_t>(w >> 48);
-    if (CONCALLOC_UNLIKELY((w >> 63) != 0 || (last & 15) != 0 || (count == 0) != (last == 0)))
-      ForgedLink(first);
+    *ok = (w >> 63) == 0 && (last & 15) == 0 && (count == 0) == (last == 0);
     return {reinterpret_cast<Block*>(static_cast<std::uintptr_t>(last)), count};
   }
+}
+// The same for the slow paths: a word that does not decode was forged, and
+// HARD-LINK stops the process (ForgedLink), as for a link.
+CONCALLOC_ALWAYS_INLINE Segment ReadSegment(const Block* first) noexcept {
+  bool ok;
+  const Segment seg = PeekSegment(first, &ok);
+  if (CONCALLOC_UNLIKELY(!ok)) ForgedLink(first);
+  return seg;
 }
 
 // For the invariant walks, which report rather than stop: the link as

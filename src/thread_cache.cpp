@@ -287,6 +287,7 @@ std::uint32_t CutChain(Block* head, std::uint32_t count, std::uint32_t most, std
   Block* last = head;
   for (std::uint32_t k = 1; k < most; ++k) last = NextCached(last, cls);  // CHK-LIST
   *rest = NextCached(last, cls);
+  if (CONCALLOC_UNLIKELY(*rest == nullptr)) ForgedLink(last);  // shorter than its count
   MarkSegment(*rest, seg.last, seg.count > most ? seg.count - most : 0);
   SetLink(last, cls, nullptr);
   return most;
@@ -989,12 +990,11 @@ ValidationResult CheckInvSpare(const ThreadCache& tc, std::size_t c) noexcept {
     if (ValidationResult r = CheckInvTag(h, c); !r) return r;
     if (ValidationResult r = CheckInvFill(h, c); !r) return r;
     if (kSegments && !unknown && left == 0) {  // a segment begins here
-      const std::uint64_t w = LoadWord(h) ^ LinkKey();
-      seg_last = reinterpret_cast<const Block*>(
-          static_cast<std::uintptr_t>(w & ((std::uint64_t{1} << 48) - 1)));
-      left = static_cast<std::uint32_t>(w >> 48);
-      if ((w >> 63) != 0 || (left == 0) != (seg_last == nullptr))
-        return {"INV-SPARE", h, "a spare's segment mark does not decode"};
+      bool ok;
+      const Segment seg = PeekSegment(h, &ok);
+      if (!ok) return {"INV-SPARE", h, "a spare's segment mark does not decode"};
+      seg_last = seg.last;
+      left = seg.count;
       unknown = left == 0;
     }
     if (kSegments && !unknown && --left == 0 && h != seg_last)
