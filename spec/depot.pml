@@ -37,8 +37,11 @@
  *   a spill joins and an empty list refills from first; it goes to the depot
  *   as one batch once it holds xfer blocks, and xfer may then grow, up to
  *   XMAX (any rule of growth within [BATCH, XMAX]: the C++ rule doubles it
- *   while a batch stays within an eighth of the budget); a take from the
- *   depot resets it to BATCH.
+ *   when the thread's shard holds two batches or more, while a batch stays
+ *   within an eighth of the budget); a take from the depot resets it to
+ *   BATCH. (The C++ code cuts chains at segment ends, DEPOT-SEGMENT, so a
+ *   refill may take fewer than min(room, spare) blocks; with the lists of
+ *   one or two blocks modelled here that never differs.)
  *   DEPOT-EVICT (a full depot gives back its oldest batches) and
  *   DEPOT-QUIET (the last worker's exit trims the depot to QUIET_KEEP
  *   blocks) are checked in every run: the batch given back must be the

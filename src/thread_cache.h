@@ -74,11 +74,12 @@ struct alignas(64) ThreadCache : abi_v3::CacheFront {
   platform::LifeToken token;
   DepotClient client;  // DEPOT-SHARD: its shard
   // DEPOT-XFER (slow paths only): class c's spare, a chain of nspare[c]
-  // cached blocks linked as on a list, which a full list's spills join and
-  // an empty list refills from first. It goes to the depot as one batch
-  // once it holds xfer[c] blocks or more, and xfer[c] doubles with each
-  // such batch (up to XferMax), back to SpillCount when the thread takes a
-  // batch from the depot. So a steady one-way flow moves batches of up to
+  // cached blocks linked as on a list (in segments, DEPOT-SEGMENT), which a
+  // full list's spills join and an empty list refills from first. It goes
+  // to the depot as one batch once it holds xfer[c] blocks or more; xfer[c]
+  // doubles when the thread's shard then holds a backlog (DepotBacklog), up
+  // to XferMax, and goes back to SpillCount when the thread takes a batch
+  // from the depot. So a one-way flow that backs up moves batches of up to
   // XferMax blocks through the depot: one lock for each, not one for each
   // half list.
   Block* spare[kNumClasses];
