@@ -181,7 +181,7 @@ ltl progress { [] ((want[0] -> <> !want[0]) && (want[1] -> <> !want[1])) }
 
 /* Always 0: a failed assert(x || INV_X) prints the clause it checks. */
 bit INV_OWNERSHIP, INV_CONSERVE, INV_CACHE_BOUND, INV_DEPOT_BOUND, DEPOT_EVICT, DEPOT_QUIET,
-    MODEL_CAPACITY, CACHE_2;
+    MODEL_CAPACITY, CACHE_2, INV_SPARE;
 #define MYQ(c) ((c) * NSH + me % NSH)
 
 #include "steps.pml"
@@ -212,6 +212,8 @@ inline check_state() {
   :: else -> break
   od;
   for (i : 0 .. NT * NC - 1) { assert((top[i] <= DEPTH && scnt[i] <= SLIM) || INV_CACHE_BOUND) }
+  /* INV-SPARE: a transfer unit stays within [BATCH, XMAX] */
+  for (i : 0 .. NT * NC - 1) { assert((xfer[i] >= BATCH && xfer[i] <= XMAX) || INV_SPARE) }
   assert(dunits <= BUDGET || INV_DEPOT_BOUND);
   for (i : 0 .. NQ - 1) { assert(nbatch[i] <= SLOTS || MODEL_CAPACITY) };
   k = 0; i = 0; j = 0; n = 0
@@ -407,7 +409,11 @@ inline Free() {
      :: scnt[me * NC + c] >= xfer[me * NC + c] ->
         /* the next transfer may grow (any rule within [BATCH, XMAX]) */
         if
+#ifdef MUTANT_XFER_OVER
+        :: xfer[me * NC + c] < XMAX + 1 -> xfer[me * NC + c] = xfer[me * NC + c] + 1
+#else
         :: xfer[me * NC + c] < XMAX -> xfer[me * NC + c] = xfer[me * NC + c] + 1
+#endif
         :: true -> skip
         fi;
         q = MYQ(c);
