@@ -25,70 +25,74 @@ namespace {
 //               was put (the reservation is a compare-and-swap that never
 //               passes it).
 // Checker: ValidateDepot. The lock is held for O(1) work per batch (and per
-// batch it evicts); each shard has its own cache lines (DEPOT-SHARD).
+// batch it evicts). DEPOT-SHARD: the lock, the queue and the totals are one
+// cache line, the shard's own (what a thread writes under the lock is that
+// line alone; the counts are the threads', DepotCounts).
 struct alignas(64) Shard {
-  Mutex lock;
+  WordLock lock;
+  // Written under the lock; read without it by DepotTake, to skip empty
+  // shards without locking them.
+  std::atomic<std::uint32_t> nbatches{0};
   BatchRecord* newest = nullptr;
   BatchRecord* oldest = nullptr;
   // Records of batches taken, for the next batches put here (linked through
   // `older`): a record circulates with its shard's batches, and a
   // producer/consumer pair never calls the backend for one.
   BatchRecord* free_records = nullptr;
-  // Written under the lock; read without it by DepotTake, to skip empty
-  // shards without locking them.
-  std::atomic<std::uint32_t> nbatches{0};
+  std::size_t blocks = 0;
+  std::size_t bytes = 0;
   // Set (under the lock) when a batch is first put here; read without it by
   // the walks over every shard (Trim, stats, Validate), which leave a shard
   // never used alone: its page of the library's zero-filled data is never
   // touched (MALLOC-LEAN: a process pays for the shards it uses).
   std::atomic<bool> used{false};
-  std::size_t blocks = 0;
-  std::size_t bytes = 0;
-  // STATS-2 and the contention counts (DEPOT-COUNTS), under the lock.
-  std::uint64_t batches_put = 0;
-  std::uint64_t batches_taken = 0;
-  std::uint64_t batches_refused = 0;
-  std::uint64_t batches_evicted = 0;
-  std::uint64_t blocks_moved = 0;  // blocks put or taken
-  std::uint64_t acquisitions = 0;
-  std::uint64_t contended = 0;
-  std::uint64_t budget_rmws = 0;  // of g_depot_bytes, by this shard's holders
-  std::uint64_t blocks_trimmed = 0;
 };
-CONCALLOC_LARGE_BSS Shard g_shards[kNumClasses][kDepotShards];  // 72 KiB, MALLOC-LEAN
+static_assert(sizeof(Shard) == 64, "DEPOT-SHARD: a shard is one cache line");
+CONCALLOC_LARGE_BSS Shard g_shards[kNumClasses][kDepotShards];  // 20 KiB, MALLOC-LEAN
 
 // DEPOT-BUDGET: bytes reserved by the depot's batches, all shards together.
 // One atomic read-modify-write per batch put or taken (DEPOT-COUNTS).
 std::atomic<std::size_t> g_depot_bytes{0};
 
+// DEPOT-COUNTS of the threads that have exited, and of the operations no
+// thread's client makes (Trim, DEPOT-QUIET): read-modify-writes, on those
+// rare paths only.
+DepotCounts g_retired;
+std::atomic<std::uint64_t> g_blocks_trimmed{0};
+
+// The owner's count (DepotCounts): a plain add, no read-modify-write.
+void Bump(std::atomic<std::uint64_t>& n, std::uint64_t by) {
+  n.store(n.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+}
+
 // DEPOT-LOCK: every read and write of a shard holds its lock (the counts
 // excepted: `nbatches` is also read without it, as a hint).
 // DEPOT-NO-DEADLOCK: nothing done under it takes another lock or calls the
 // backend (chains and records are freed after it is released).
-class ShardLocked : Locked {
+class ShardLocked : WordLocked {
  public:
   ShardLocked(Shard& s, bool* contended)
-      : Locked(s.lock, kMutant != kMutantDepotNoLock, contended) {}
+      : WordLocked(s.lock, kMutant != kMutantDepotNoLock, contended) {}
 };
 
-void Account(Shard& s, bool contended) {
-  s.acquisitions += 1;
-  if (contended) s.contended += 1;
+void Account(DepotCounts& n, bool contended) {
+  Bump(n.acquisitions, 1);
+  if (contended) Bump(n.contended, 1);
 }
 
 // Adds `bytes` to the reservation if it stays within `budget` (CAS); the
-// caller holds shard s's lock (which counts the RMWs).
-bool TryReserve(Shard& s, std::size_t bytes, std::size_t budget) {
+// caller holds a shard's lock, and counts its RMWs in n.
+bool TryReserve(DepotCounts& n, std::size_t bytes, std::size_t budget) {
   std::size_t held = g_depot_bytes.load(std::memory_order_relaxed);
   do {
     if (held + bytes > budget || held + bytes < held) return false;
-    s.budget_rmws += 1;
+    Bump(n.budget_rmws, 1);
   } while (!g_depot_bytes.compare_exchange_weak(held, held + bytes, std::memory_order_relaxed));
   return true;
 }
 
-void ReserveBytes(Shard& s, std::ptrdiff_t delta) {
-  s.budget_rmws += 1;
+void ReserveBytes(DepotCounts& n, std::ptrdiff_t delta) {
+  Bump(n.budget_rmws, 1);
   g_depot_bytes.fetch_add(static_cast<std::size_t>(delta), std::memory_order_relaxed);
 }
 
@@ -157,7 +161,8 @@ BatchRecord* PopRecordLocked(Shard& s, BatchRecord** spare) {
 }
 }  // namespace
 
-bool DepotPut(std::size_t cls, Batch batch, const DepotClient& client) noexcept {
+bool DepotPut(std::size_t cls, Batch batch, DepotClient& client) noexcept {
+  DepotCounts& n = client.counts;
   const std::size_t bytes = BatchBytes(cls, batch.count);
   const std::size_t budget = DepotBudgetBytes();
   if (bytes > budget) return false;  // DEPOT-BUDGET (touches nothing shared)
@@ -169,7 +174,7 @@ bool DepotPut(std::size_t cls, Batch batch, const DepotClient& client) noexcept 
     {
       bool contended;
       ShardLocked lock(s, &contended);
-      Account(s, contended);
+      Account(n, contended);
       BatchRecord* record = PopRecordLocked(s, &spare);
       if (record != nullptr) {
         CONCALLOC_TRACE_ORDERED();  // TRACE-ORDER: the bytes change with the events
@@ -177,22 +182,22 @@ bool DepotPut(std::size_t cls, Batch batch, const DepotClient& client) noexcept 
         record->batch = batch;
         // DEPOT-BUDGET: reserve the batch's bytes without ever passing the
         // budget; DEPOT-EVICT: make room with this shard's oldest batches.
-        while (!TryReserve(s, bytes, budget)) {
+        while (!TryReserve(n, bytes, budget)) {
           if constexpr (kMutant == kMutantNoBound) {  // MUT-1: kept past the budget
-            ReserveBytes(s, static_cast<std::ptrdiff_t>(bytes));
+            ReserveBytes(n, static_cast<std::ptrdiff_t>(bytes));
             break;
           }
           BatchRecord* old = kMutant == kMutantEvictNewest ? s.newest : s.oldest;
           if (old == nullptr) {  // refused
-            s.batches_refused += 1;
+            Bump(n.batches_refused, 1);
             accepted = false;
             break;
           }
           old = UnlinkLocked(s, cls, old == s.oldest);
-          ReserveBytes(s, -static_cast<std::ptrdiff_t>(BatchBytes(cls, old->batch.count)));
+          ReserveBytes(n, -static_cast<std::ptrdiff_t>(BatchBytes(cls, old->batch.count)));
           CONCALLOC_TRACE_EVENT(trace::kEvict, client.trace, cls, client.shard % kDepotShards,
                                 old->batch.count, UserOf(old->batch.head));
-          s.batches_evicted += 1;
+          Bump(n.batches_evicted, 1);
           old->older = evicted;
           evicted = old;
         }
@@ -201,8 +206,8 @@ bool DepotPut(std::size_t cls, Batch batch, const DepotClient& client) noexcept 
           CONCALLOC_TRACE_EVENT(trace::kPut, client.trace, cls, client.shard % kDepotShards,
                                 batch.count, UserOf(batch.head),
                                 budget < 0xffffffffu ? budget : 0xffffffffu);
-          s.batches_put += 1;
-          s.blocks_moved += batch.count;
+          Bump(n.batches_put, 1);
+          Bump(n.blocks_moved, batch.count);
         } else {
           record->older = s.free_records;
           s.free_records = record;
@@ -221,7 +226,8 @@ bool DepotPut(std::size_t cls, Batch batch, const DepotClient& client) noexcept 
   return accepted;
 }
 
-Batch DepotTake(std::size_t cls, const DepotClient& client) noexcept {
+Batch DepotTake(std::size_t cls, DepotClient& client) noexcept {
+  DepotCounts& n = client.counts;
   for (std::size_t i = 0; i < kDepotShards; ++i) {
     Shard& s = g_shards[cls][(client.shard + i) % kDepotShards];
     if (s.nbatches.load(std::memory_order_relaxed) == 0) continue;  // a hint
@@ -230,7 +236,7 @@ Batch DepotTake(std::size_t cls, const DepotClient& client) noexcept {
     {
       bool contended;
       ShardLocked lock(s, &contended);
-      Account(s, contended);
+      Account(n, contended);
       if (s.newest == nullptr) continue;
       CONCALLOC_TRACE_ORDERED();  // TRACE-ORDER
       if constexpr (kMutant == kMutantTraceTakeTwice) {
@@ -243,9 +249,9 @@ Batch DepotTake(std::size_t cls, const DepotClient& client) noexcept {
         }
       }
       r = UnlinkLocked(s, cls, /*oldest=*/false);
-      ReserveBytes(s, -static_cast<std::ptrdiff_t>(BatchBytes(cls, r->batch.count)));
-      s.batches_taken += 1;
-      s.blocks_moved += r->batch.count;
+      ReserveBytes(n, -static_cast<std::ptrdiff_t>(BatchBytes(cls, r->batch.count)));
+      Bump(n.batches_taken, 1);
+      Bump(n.blocks_moved, r->batch.count);
       batch = r->batch;
       CONCALLOC_TRACE_EVENT(trace::kTake, client.trace, cls, (client.shard + i) % kDepotShards,
                             batch.count, UserOf(batch.head));
@@ -271,7 +277,9 @@ BatchRecord* TakeOldest(Shard& s, std::size_t cls, std::size_t want, std::size_t
   *got = 0;
   bool contended;
   ShardLocked lock(s, &contended);
-  Account(s, contended);
+  // DEPOT-COUNTS: no thread's client; the process's counts (a rare path).
+  g_retired.acquisitions.fetch_add(1, std::memory_order_relaxed);
+  if (contended) g_retired.contended.fetch_add(1, std::memory_order_relaxed);
   CONCALLOC_TRACE_ORDERED();  // TRACE-ORDER
   while (*got < want && s.oldest != nullptr) {
     BatchRecord* r = UnlinkLocked(s, cls, /*oldest=*/true);
@@ -280,11 +288,14 @@ BatchRecord* TakeOldest(Shard& s, std::size_t cls, std::size_t want, std::size_t
                           static_cast<std::uint32_t>(&s - g_shards[cls]), r->batch.count,
                           UserOf(r->batch.head));
     *got += bytes;
-    if (trimming) s.blocks_trimmed += r->batch.count;
+    if (trimming) g_blocks_trimmed.fetch_add(r->batch.count, std::memory_order_relaxed);
     r->older = list;
     list = r;
   }
-  if (*got > 0) ReserveBytes(s, -static_cast<std::ptrdiff_t>(*got));
+  if (*got > 0) {
+    g_retired.budget_rmws.fetch_add(1, std::memory_order_relaxed);
+    g_depot_bytes.fetch_sub(*got, std::memory_order_relaxed);
+  }
   if (trimming && s.oldest == nullptr) {  // the shard is empty: its records too
     while (BatchRecord* r = s.free_records) {
       s.free_records = r->older;
@@ -331,6 +342,33 @@ std::size_t DepotTrimTo(std::size_t keep) noexcept {
   return given;
 }
 
+void AddCounts(GlobalStats& s, const DepotClient& client) noexcept {
+  const DepotCounts& n = client.counts;
+  s.batches_put += n.batches_put.load(std::memory_order_relaxed);
+  s.batches_taken += n.batches_taken.load(std::memory_order_relaxed);
+  s.batches_refused += n.batches_refused.load(std::memory_order_relaxed);
+  s.batches_evicted += n.batches_evicted.load(std::memory_order_relaxed);
+  s.blocks_moved += n.blocks_moved.load(std::memory_order_relaxed);
+  s.lock_acquisitions += n.acquisitions.load(std::memory_order_relaxed);
+  s.lock_contended += n.contended.load(std::memory_order_relaxed);
+  s.budget_rmws += n.budget_rmws.load(std::memory_order_relaxed);
+}
+
+void RetireCounts(const DepotClient& client) noexcept {
+  const DepotCounts& n = client.counts;
+  const auto add = [](std::atomic<std::uint64_t>& to, const std::atomic<std::uint64_t>& from) {
+    to.fetch_add(from.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  };
+  add(g_retired.batches_put, n.batches_put);
+  add(g_retired.batches_taken, n.batches_taken);
+  add(g_retired.batches_refused, n.batches_refused);
+  add(g_retired.batches_evicted, n.batches_evicted);
+  add(g_retired.blocks_moved, n.blocks_moved);
+  add(g_retired.acquisitions, n.acquisitions);
+  add(g_retired.contended, n.contended);
+  add(g_retired.budget_rmws, n.budget_rmws);
+}
+
 GlobalStats DepotStats() noexcept {
   GlobalStats s{};
   s.depot_budget = DepotBudgetBytes();
@@ -338,21 +376,30 @@ GlobalStats DepotStats() noexcept {
   for (std::size_t c = 0; c < kNumClasses; ++c) {
     for (Shard& sh : g_shards[c]) {
       if (!sh.used.load(std::memory_order_relaxed)) continue;
-      Locked lock(sh.lock, kMutant != kMutantDepotNoLock);
+      bool contended;
+      ShardLocked lock(sh, &contended);
       s.depot_bytes += sh.bytes;
       s.depot_blocks += sh.blocks;
       s.depot_batches += sh.nbatches.load(std::memory_order_relaxed);
-      s.batches_put += sh.batches_put;
-      s.batches_taken += sh.batches_taken;
-      s.batches_refused += sh.batches_refused;
-      s.batches_evicted += sh.batches_evicted;
-      s.blocks_moved += sh.blocks_moved;
-      s.lock_acquisitions += sh.acquisitions;
-      s.lock_contended += sh.contended;
-      s.budget_rmws += sh.budget_rmws;
-      s.blocks_trimmed += sh.blocks_trimmed;
     }
   }
+  // DEPOT-COUNTS: the exited threads' and the rare paths', then the live
+  // threads' (a thread exiting meanwhile is counted once it has exited).
+  DepotClient retired{};
+  const auto copy = [](std::atomic<std::uint64_t>& to, const std::atomic<std::uint64_t>& from) {
+    to.store(from.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  };
+  copy(retired.counts.batches_put, g_retired.batches_put);
+  copy(retired.counts.batches_taken, g_retired.batches_taken);
+  copy(retired.counts.batches_refused, g_retired.batches_refused);
+  copy(retired.counts.batches_evicted, g_retired.batches_evicted);
+  copy(retired.counts.blocks_moved, g_retired.blocks_moved);
+  copy(retired.counts.acquisitions, g_retired.acquisitions);
+  copy(retired.counts.contended, g_retired.contended);
+  copy(retired.counts.budget_rmws, g_retired.budget_rmws);
+  AddCounts(s, retired);
+  s.blocks_trimmed = g_blocks_trimmed.load(std::memory_order_relaxed);
+  AddLiveCounts(s);
   return s;
 }
 
@@ -371,7 +418,8 @@ ValidationResult ValidateDepot() noexcept {
   for (std::size_t c = 0; c < kNumClasses; ++c) {
     for (Shard& s : g_shards[c]) {
       if (!s.used.load(std::memory_order_relaxed)) continue;
-      Locked lock(s.lock, kMutant != kMutantDepotNoLock);
+      bool contended;
+      ShardLocked lock(s, &contended);
       std::size_t shard_bytes = 0, blocks = 0;
       std::uint32_t n = 0;
       const BatchRecord* newer = nullptr;
@@ -410,8 +458,7 @@ void DepotAfterForkInChild() noexcept {
   for (auto& shards : g_shards) {
     for (Shard& s : shards) {
       if (!s.used.load(std::memory_order_relaxed)) continue;  // its lock never taken by a put
-      if (pthread_mutex_trylock(&s.lock.m) == 0) {
-        pthread_mutex_unlock(&s.lock.m);
+      if (!IsHeld(s.lock)) {  // free at the fork: consistent
         bytes += s.bytes;
         continue;
       }
@@ -426,7 +473,7 @@ void DepotAfterForkInChild() noexcept {
 
 void LockDepotForMutant(bool lock) noexcept {
   for (auto& shards : g_shards)
-    for (Shard& s : shards) lock ? pthread_mutex_lock(&s.lock.m) : pthread_mutex_unlock(&s.lock.m);
+    for (Shard& s : shards) HoldForMutant(s.lock, lock);
 }
 
 }  // namespace detail

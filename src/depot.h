@@ -4,6 +4,7 @@
 #ifndef CONCALLOC_SRC_DEPOT_H
 #define CONCALLOC_SRC_DEPOT_H
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -23,7 +24,7 @@ struct Batch {
 };
 
 // DEPOT-SHARD: each class's depot is kDepotShards shards, each with its own
-// lock and its own cache lines, so that threads moving batches of one hot
+// lock and its own cache line, so that threads moving batches of one hot
 // class (a producer/consumer of one size) mostly take different locks.
 constexpr std::size_t kDepotShards = 4;
 
@@ -37,11 +38,36 @@ struct BatchRecord {
   BatchRecord* older;
 };
 
-// A thread's way into the depot: its shard (DEPOT-SHARD).
+// DEPOT-COUNTS: what one thread's depot operations cost, counted by that
+// thread alone (in its cache, never in a shared line): each field is
+// written by its owner only (a relaxed load and store, no read-modify-write)
+// and read by GetGlobalStats from any thread. An exiting thread's counts are
+// added to the process's (RetireCounts).
+struct DepotCounts {
+  std::atomic<std::uint64_t> batches_put{0};
+  std::atomic<std::uint64_t> batches_taken{0};
+  std::atomic<std::uint64_t> batches_refused{0};
+  std::atomic<std::uint64_t> batches_evicted{0};
+  std::atomic<std::uint64_t> blocks_moved{0};  // blocks put or taken
+  std::atomic<std::uint64_t> acquisitions{0};  // shard locks taken
+  std::atomic<std::uint64_t> contended{0};     // of those, found held
+  std::atomic<std::uint64_t> budget_rmws{0};   // of g_depot_bytes
+};
+
+// A thread's way into the depot: its shard (DEPOT-SHARD) and its counts.
 struct DepotClient {
   std::uint32_t shard;
   CONCALLOC_TRACE_ONLY(std::uint16_t trace;)  // TRACE-*: the cache's index
+  DepotCounts counts;
 };
+
+// DEPOT-COUNTS: adds a client's counts into s (the caller makes sure the
+// client is not freed meanwhile: the registry lock, or its own thread).
+void AddCounts(GlobalStats& s, const DepotClient& client) noexcept;
+// An exiting thread's counts, added to the process's (once, at teardown).
+void RetireCounts(const DepotClient& client) noexcept;
+// The counts of every live cache (thread_cache.cpp: under the registry lock).
+void AddLiveCounts(GlobalStats& s) noexcept;
 
 // DEPOT-BUDGET: the configured budget; 0 means the depot is off.
 std::size_t DepotBudgetBytes() noexcept;
@@ -57,11 +83,11 @@ constexpr std::size_t BatchBytes(std::size_t cls, std::uint32_t count) noexcept 
 // of that shard go to the backend to make room (DEPOT-EVICT); when they
 // cannot, the batch is refused: false, and the caller gives its blocks to
 // the backend. One lock acquisition; the blocks are not touched under it.
-bool DepotPut(std::size_t cls, Batch batch, const DepotClient& client) noexcept;
+bool DepotPut(std::size_t cls, Batch batch, DepotClient& client) noexcept;
 
 // DEPOT-TAKE: the newest batch of the class in the client's shard, else in
 // another shard, or {nullptr, 0}. Locks only shards that hold a batch.
-Batch DepotTake(std::size_t cls, const DepotClient& client) noexcept;
+Batch DepotTake(std::size_t cls, DepotClient& client) noexcept;
 
 // DEPOT-XFER: whether the client's shard of class cls holds kBacklogBatches
 // batches or more now (a hint, read without the lock): the takers of the

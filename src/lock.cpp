@@ -89,6 +89,51 @@ Locked::Locked(Mutex& mutex, bool really, bool* contended) noexcept : held_(null
   pthread_mutex_lock(held_);
 }
 
+namespace {
+void AcquireWord(std::atomic<std::uint32_t>& w, bool* contended) noexcept {
+  std::uint32_t seen = 0;
+  if (CONCALLOC_LIKELY(w.compare_exchange_strong(seen, 1, std::memory_order_acquire,
+                                                 std::memory_order_relaxed)))
+    return;
+  *contended = true;
+  for (int i = 0; i < kSpins; ++i) {
+    platform::CpuRelax();
+    seen = 0;
+    if (w.load(std::memory_order_relaxed) == 0 &&
+        w.compare_exchange_weak(seen, 1, std::memory_order_acquire, std::memory_order_relaxed))
+      return;
+  }
+  // Marked 2 (someone may sleep) for as long as this thread waits; it then
+  // holds the lock marked 2, so its release wakes the next sleeper, if any.
+  while (w.exchange(2, std::memory_order_acquire) != 0)
+    platform::FutexWait(reinterpret_cast<const std::uint32_t*>(&w), 2);
+}
+}  // namespace
+
+WordLocked::WordLocked(WordLock& lock, bool really, bool* contended) noexcept : held_(nullptr) {
+  RegisterForkHandlers();
+  *contended = false;
+  if (CONCALLOC_UNLIKELY(g_forking.load(std::memory_order_acquire))) DuringFork();
+  if (!really) return;
+  held_ = &lock;
+  AcquireWord(lock.word, contended);
+}
+
+WordLocked::~WordLocked() {
+  if (held_ != nullptr && held_->word.exchange(0, std::memory_order_release) == 2)
+    platform::FutexWakeOne(reinterpret_cast<const std::uint32_t*>(&held_->word));
+}
+
+void RenewInChild(WordLock& lock) noexcept { lock.word.store(0, std::memory_order_relaxed); }
+
+void HoldForMutant(WordLock& lock, bool hold) noexcept {
+  bool contended = false;
+  if (hold)
+    AcquireWord(lock.word, &contended);
+  else if (lock.word.exchange(0, std::memory_order_release) == 2)
+    platform::FutexWakeOne(reinterpret_cast<const std::uint32_t*>(&lock.word));
+}
+
 Locked::~Locked() {
   if (held_ != nullptr) pthread_mutex_unlock(held_);
 }

@@ -16,6 +16,9 @@
 
 #include <pthread.h>
 
+#include <atomic>
+#include <cstdint>
+
 namespace concalloc::detail {
 
 // A library mutex: a plain pthread mutex, all zero until first used, so that
@@ -25,6 +28,37 @@ struct Mutex {
 };
 
 extern Mutex g_registry_lock;
+
+// DEPOT-LOCK: a depot shard's lock, one word, so that the shard's lock, its
+// queue and its totals share one cache line (DEPOT-SHARD):
+//   0 free, 1 held, 2 held and a thread may be asleep on it.
+// Taking a free lock is one compare-and-swap (no try-then-lock pair);
+// a held one is retried briefly, then slept on (a futex); releasing is one
+// exchange, and a wake-up only when someone may sleep. All zero until used.
+struct WordLock {
+  std::atomic<std::uint32_t> word{0};
+};
+static_assert(sizeof(WordLock) == 4);
+
+// Holds a WordLock for its scope unless `really` is false (MUT-1
+// depot_no_lock); *contended says whether the first try found it held.
+class WordLocked {
+ public:
+  WordLocked(WordLock& lock, bool really, bool* contended) noexcept;
+  ~WordLocked();
+  WordLocked(const WordLocked&) = delete;
+  WordLocked& operator=(const WordLocked&) = delete;
+
+ private:
+  WordLock* held_;
+};
+// The fork child's renewal, and the fork_deadlock mutant's hold; whether a
+// WordLock is held (in the child: held at the fork).
+void RenewInChild(WordLock& lock) noexcept;
+void HoldForMutant(WordLock& lock, bool hold) noexcept;
+inline bool IsHeld(const WordLock& lock) noexcept {
+  return lock.word.load(std::memory_order_relaxed) != 0;
+}
 
 // Takes the mutex unless `really` is false. A contended lock is retried
 // briefly before the thread sleeps on it (as glibc's adaptive mutexes do);

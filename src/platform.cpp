@@ -4,7 +4,9 @@
 
 #include <malloc.h>
 #include <pthread.h>
+#include <linux/futex.h>
 #include <sys/auxv.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -99,6 +101,13 @@ void WriteStderr(const char* text, std::size_t length) noexcept {
 void Abort() noexcept { std::abort(); }
 
 void HeapTrim() noexcept { malloc_trim(0); }
+
+void FutexWait(const std::uint32_t* word, std::uint32_t expected) noexcept {
+  syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, nullptr, nullptr, 0);
+}
+void FutexWakeOne(const std::uint32_t* word) noexcept {
+  syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+}
 
 std::size_t PageSize() noexcept { return static_cast<std::size_t>(sysconf(_SC_PAGESIZE)); }
 

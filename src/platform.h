@@ -33,6 +33,11 @@ inline void CpuRelax() noexcept {
 #endif
 }
 
+// DEPOT-LOCK: sleeps while *word == expected (a futex wait; it may return
+// early, the caller checks again), and wakes one thread sleeping on word.
+void FutexWait(const std::uint32_t* word, std::uint32_t expected) noexcept;
+void FutexWakeOne(const std::uint32_t* word) noexcept;
+
 // Runs fn(arg) when the calling thread exits (a pthread key destructor).
 // Returns false when it cannot be arranged (then nothing is registered).
 bool AtThreadExit(void (*fn)(void*), void* arg) noexcept;

@@ -118,6 +118,18 @@ void UnlinkLocked(ThreadCache* tc) noexcept {
   tc->prev = tc->next = nullptr;
 }
 
+}  // namespace
+
+// DEPOT-COUNTS: every live cache's counts, under the registry lock (a cache
+// is freed only after it has left the registry).
+void AddLiveCounts(GlobalStats& s) noexcept {
+  Locked lock(g_registry_lock);
+  for (const ThreadCache* tc = g_registry.head; tc != nullptr; tc = tc->next)
+    AddCounts(s, tc->client);
+}
+
+namespace {
+
 // Returns how many caches remain.
 std::size_t Unregister(ThreadCache* tc) noexcept {
   Locked lock(g_registry_lock);
@@ -187,6 +199,7 @@ void ReapOrphans(std::size_t budget) noexcept {
     orphans = tc->next;
     DrainBins(*tc, true);
     CONCALLOC_TRACE_EVENT(trace::kExit, tc->client.trace, 0, 0, 0, nullptr);
+    RetireCounts(tc->client);  // DEPOT-COUNTS
     DeleteCacheMemory(tc);
   }
   if (reaped) QuietDepot(caches_left);
@@ -445,6 +458,7 @@ void TearDownCallingThread() noexcept {
     platform::ReleaseLifeToken(tc->token);
     if constexpr (kMutant != kMutantLeakAtExit) DrainBins(*tc, true);  // DEPOT-EXIT
     CONCALLOC_TRACE_EVENT(trace::kExit, tc->client.trace, 0, 0, 0, nullptr);
+    RetireCounts(tc->client);  // DEPOT-COUNTS
     DeleteCacheMemory(tc);
     QuietDepot(caches_left);
   }
