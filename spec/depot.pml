@@ -11,14 +11,17 @@
  * beside it):
  *   safety (INV-OWNERSHIP, INV-CONSERVE, INV-CACHE-BOUND, INV-DEPOT-BOUND,
  *   DEPOT-NO-DEADLOCK: assertions and invalid end states):
- *     spin -a depot.pml && cc -O2 -DSAFETY -DNOCLAIM -DCOLLAPSE -o pan pan.c && ./pan -m100000
+ *     spin -a depot.pml && cc -O1 -DSAFETY -DNOCLAIM -DCOLLAPSE -o pan pan.c && ./pan -m100000
  *   progress (DEPOT-PROGRESS: every Alloc returns, under weak fairness):
- *     spin -a depot.pml && cc -O2 -DCOLLAPSE -o pan pan.c && ./pan -a -f -m100000 -N progress
+ *     spin -a depot.pml && cc -O1 -DCOLLAPSE -o pan pan.c && ./pan -a -f -m100000 -N progress
  *   CACHE-FILL with a fill of two (lists of two):
  *     spin -DDEPTH=2 -DFILL=2 -DNT=2 -DOPS=2 -a depot.pml, then as for safety
  *   DEPOT-XFER, four blocks of each class (a spare reaches a transfer of two
  *   blocks, batches longer than a list go round):
  *     spin -DNB=8 -DNT=2 -DOPS=3 -a depot.pml, then as for safety
+ *   DEPOT-CREDIT (queues keep credit, a chunk of one block, in a budget of
+ *   three blocks):
+ *     spin -DCHUNK=1 -DBUDGET=3 -DNT=2 -DOPS=3 -a depot.pml, then as for safety
  *   a mutant: add -DMUTANT_<NAME> to spin, e.g. spin -DMUTANT_LOST_BATCH -a depot.pml
  *   LIFE-6 (a thread may die without its teardown; Trim and process exit
  *   reap its cache): spin -DORPHANS -DNT=2 -DOPS=2 -a depot.pml, then as
@@ -42,6 +45,15 @@
  *   BATCH. (The C++ code cuts chains at segment ends, DEPOT-SEGMENT, so a
  *   refill may take fewer than min(room, spare) blocks; with the lists of
  *   one or two blocks modelled here that never differs.)
+ *   DEPOT-CREDIT: the reservation rsv (g_depot_bytes) is the batches' units
+ *   plus each queue's credit; a put draws on its queue's credit, else
+ *   reserves its shortfall and CHUNK more (or the shortfall alone), a take
+ *   and an eviction add the batch's units to the credit, and a credit past
+ *   2 * CHUNK goes back down to CHUNK; a put whose queue has nothing left
+ *   to evict collects the other queues' credits, one lock at a time, and
+ *   tries once more before it is refused; a trim gives back the queue's
+ *   batches and its credit. CHUNK 0 (the default runs) is the protocol
+ *   without credit: each batch reserves and releases its own units.
  *   DEPOT-EVICT (a full depot gives back its oldest batches) and
  *   DEPOT-QUIET (the last worker's exit trims the depot to QUIET_KEEP
  *   blocks) are checked in every run: the batch given back must be the
@@ -66,7 +78,8 @@
  *   queue q = c*NSH + s     g_shards[c][s]; a thread's own shard is me % NSH
  *   dblk[], dcnt[], nbatch[] the shard's batch records (oldest at slot 0)
  *   dseq[], putseq          the order batches were put in (ghost state)
- *   dunits                 g_depot_bytes (in units of one block)
+ *   dunits                 Shard::bytes, summed (in units of one block)
+ *   rsv, credit[q]          g_depot_bytes, Shard::credit (DEPOT-CREDIT)
  *   lock[q]                 Shard::lock
  *   owner[]                 live blocks, held by the program
  *   inbackend[]             blocks in the backend (CurrentBackend())
@@ -156,7 +169,11 @@ byte putseq;
 #define PUT_GHOST(q0) skip
 #endif
 byte nbatch[NQ];
-byte dunits;                     /* g_depot_bytes, in blocks */
+byte dunits;                     /* what the batches take, in blocks */
+/* DEPOT-CREDIT: the reservation (g_depot_bytes) and each queue's credit,
+ * in blocks: rsv == dunits + sum of credit (INV-DEPOT-BOUND). */
+byte rsv;
+byte credit[NQ];
 byte lock[NQ];                   /* 0: free; t + 1: held by thread t */
 /* DEPOT-XFER: thread t's spare of class c: spare[SP(t, c) + 0 .. scnt - 1]. */
 byte spare[NT * NC * SCAP];
@@ -181,8 +198,16 @@ ltl progress { [] ((want[0] -> <> !want[0]) && (want[1] -> <> !want[1])) }
 
 /* Always 0: a failed assert(x || INV_X) prints the clause it checks. */
 bit INV_OWNERSHIP, INV_CONSERVE, INV_CACHE_BOUND, INV_DEPOT_BOUND, DEPOT_EVICT, DEPOT_QUIET,
-    MODEL_CAPACITY, CACHE_2, INV_SPARE;
+    MODEL_CAPACITY, CACHE_2, INV_SPARE, DEPOT_CREDIT;
 #define MYQ(c) ((c) * NSH + me % NSH)
+/* DEPOT-CREDIT: a queue's credit is refilled CHUNK blocks at a time beyond
+ * the batch it pays for, and what passes 2 * CHUNK goes back (C++:
+ * CreditChunk = budget / 64; CHUNK 0: every batch reserves and releases
+ * exactly its own bytes, as a budget under 64 bytes does). */
+#ifndef CHUNK
+#define CHUNK 0
+#endif
+#define FITS(q0, n0) (credit[q0] >= (n0) || rsv + (n0) - credit[q0] <= BUDGET)
 
 #include "steps.pml"
 
@@ -214,7 +239,11 @@ inline check_state() {
   for (i : 0 .. NT * NC - 1) { assert((top[i] <= DEPTH && scnt[i] <= SLIM) || INV_CACHE_BOUND) }
   /* INV-SPARE: a transfer unit stays within [BATCH, XMAX] */
   for (i : 0 .. NT * NC - 1) { assert((xfer[i] >= BATCH && xfer[i] <= XMAX) || INV_SPARE) }
-  assert(dunits <= BUDGET || INV_DEPOT_BOUND);
+  /* INV-DEPOT-BOUND: the reservation is the batches and the credits, and
+   * never passes the budget */
+  n = dunits;
+  for (i : 0 .. NQ - 1) { n = n + credit[i] }
+  assert((rsv == n && rsv <= BUDGET) || INV_DEPOT_BOUND);
   for (i : 0 .. NQ - 1) { assert(nbatch[i] <= SLOTS || MODEL_CAPACITY) };
   k = 0; i = 0; j = 0; n = 0
 }
@@ -248,31 +277,120 @@ inline evict_oldest(q0) {
   s2 = 0
 }
 
+/* DEPOT-CREDIT, under queue q0's lock: what passes 2 * CHUNK goes back to
+ * the reservation, and the queue keeps CHUNK. C++: SettleCredit. */
+inline settle_credit(q0) {
+  if
+  :: credit[q0] > 2 * CHUNK ->
+#ifndef MUTANT_CREDIT_LOST
+     rsv = rsv - (credit[q0] - CHUNK);
+#endif
+     credit[q0] = CHUNK
+  :: else -> skip
+  fi
+}
+
+/* DEPOT-CREDIT: n0 blocks for a new batch of queue q0 (FITS holds): from its
+ * credit, else reserved, with a chunk more if the budget has room. C++:
+ * DrawCredit. */
+inline draw_credit(q0, n0) {
+  if
+  :: credit[q0] >= n0 -> credit[q0] = credit[q0] - n0
+  :: else ->
+     if
+     :: rsv + (n0 - credit[q0]) + CHUNK <= BUDGET ->
+        rsv = rsv + (n0 - credit[q0]) + CHUNK;
+        credit[q0] = CHUNK
+     :: else ->
+        rsv = rsv + (n0 - credit[q0]);
+        credit[q0] = 0
+     fi
+  fi
+}
+
 /* DEPOT-PUT of the hand (one batch of class c) into queue q0, the caller
  * holding its lock: room is made with the queue's oldest batches
- * (DEPOT-EVICT); a batch that still does not fit is refused and goes to
- * the backend (DEPOT-BUDGET). */
+ * (DEPOT-EVICT; their blocks' share of the reservation becomes the queue's
+ * credit); when the queue has none left, the lock is released with the
+ * batch still in the hand (collect = 1) and the caller collects the other
+ * queues' credits (put_batch) and tries once more; a batch that still does
+ * not fit is refused and goes to the backend (DEPOT-BUDGET). */
 inline hand_to_depot(q0) {
 #ifndef MUTANT_NO_BOUND
   do
-  :: dunits + hcnt[me] > BUDGET && nbatch[q0] > 0 -> evict_oldest(q0)
+  :: !FITS(q0, hcnt[me]) && nbatch[q0] > 0 ->
+     n = dcnt[q0 * SLOTS];
+     evict_oldest(q0);
+     credit[q0] = credit[q0] + n;
+     n = 0
   :: else -> break
   od;
 #endif
   if
 #ifdef MUTANT_NO_BOUND
   :: nbatch[q0] < SLOTS ->
+     if :: !FITS(q0, hcnt[me]) -> rsv = rsv + hcnt[me] :: else -> draw_credit(q0, hcnt[me]) fi;
 #else
-  :: dunits + hcnt[me] <= BUDGET ->
+  :: FITS(q0, hcnt[me]) ->
+     draw_credit(q0, hcnt[me]);
 #endif
      depot_put(me, q0, hcnt[me], hand[me * HCAP], BUDGET);
+     settle_credit(q0);
+     collect = 0;
      check_state();
      lock[q0] = 0
+#ifndef MUTANT_CREDIT_STRANDED
+  :: !FITS(q0, hcnt[me]) && collect == 0 ->  /* DEPOT-CREDIT: collect, then again */
+     collect = 1;
+     check_state();
+     lock[q0] = 0
+#endif
   :: else ->
+     /* DEPOT-CREDIT: refused only once the other queues' credits were
+      * collected */
+     assert(collect == 1 || DEPOT_CREDIT);
+     collect = 0;
      check_state();
      UNLOCK_ON_REFUSAL(q0);
      hand_to_backend(me, hcnt[me])
   fi
+}
+
+/* DEPOT-PUT of class c's list (fromlist) or spare as one batch into queue
+ * q0: the blocks go to the hand under the lock, then hand_to_depot; when
+ * that asks for it (collect), every other queue's credit goes back to the
+ * reservation, one lock at a time (DEPOT-CREDIT), and the put runs once
+ * more with the batch still in the hand. C++: DepotPut, CollectCredits.
+ * (One expansion of hand_to_depot per call site keeps pan.c small.) */
+inline put_batch(q0) {
+  do
+  :: LOCKED_BEGIN(q0)
+       if
+       :: collect == 0 && fromlist -> n2 = top[me * NC + c]; list_to_hand(me, c, n2)
+       :: collect == 0 && !fromlist -> n2 = scnt[me * NC + c]; spare_to_hand(me, c, n2)
+       :: else -> skip
+       fi;
+       n2 = 0;
+       hand_to_depot(q0)
+     LOCKED_END;
+     if
+     :: collect == 1 ->
+        for (cq : 0 .. NQ - 1) {
+          if
+          :: cq != q0 ->
+             LOCKED_BEGIN(cq)
+               rsv = rsv - credit[cq];
+               credit[cq] = 0;
+               check_state();
+               lock[cq] = 0
+             LOCKED_END
+          :: else -> skip
+          fi
+        };
+        cq = 0
+     :: else -> break
+     fi
+  od
 }
 
 /* DEPOT-REFILL: the newest batch of queue q0 -> the hand -> list (me, c),
@@ -282,6 +400,8 @@ inline depot_to_list(q0) {
   CHECK(nbatch[q0] > 0, INV_OWNERSHIP);
   n2 = dcnt[q0 * SLOTS + nbatch[q0] - 1];
   depot_take(me, q0, n2, NONE);
+  credit[q0] = credit[q0] + n2;       /* DEPOT-CREDIT: stays reserved */
+  settle_credit(q0);
   n = (n2 < DEPTH -> n2 : DEPTH);
   hand_to_list(me, c, n);
 #ifdef MUTANT_REST_LOST
@@ -417,12 +537,8 @@ inline Free() {
         :: true -> skip
         fi;
         q = MYQ(c);
-        LOCKED_BEGIN(q)
-          n2 = scnt[me * NC + c];
-          spare_to_hand(me, c, n2);
-          n2 = 0;
-          hand_to_depot(q)
-        LOCKED_END;
+        fromlist = 0;
+        put_batch(q);
         q = 0
      :: else -> skip
      fi
@@ -506,10 +622,15 @@ inline reap() {
 inline trim_depot(keep0) {
   for (q : 0 .. NQ - 1) {
     LOCKED_BEGIN(q)
+      k2 = dunits;
       do
       :: nbatch[q] > 0 && dunits > keep0 -> evict_oldest(q)
       :: else -> break
       od;
+      /* the batches' share and the queue's credit back (DEPOT-CREDIT) */
+      rsv = rsv - (k2 - dunits) - credit[q];
+      credit[q] = 0;
+      k2 = 0;
       check_state();
       lock[q] = 0
     LOCKED_END
@@ -526,7 +647,9 @@ inline Trim() {                       /* DEPOT-TRIM */
 }
 
 proctype Thread(byte me) {
-  byte op, b, c, i, j, k, n, n2, t2, q, k2, s2;
+  byte op, b, c, i, j, k, n, n2, t2, q, k2, s2, cq;
+  bit collect;                        /* DEPOT-CREDIT: a put's second round */
+  bit fromlist;                       /* put_batch: the list, or the spare */
   do
   :: op < OPS ->
      op++;
@@ -565,35 +688,26 @@ proctype Thread(byte me) {
   :: skip
   fi;
 #endif
+  /* each list, then each spare (DEPOT-XFER), as one batch */
   for (c : 0 .. NC - 1) {
-    if
-    :: top[me * NC + c] > 0 && BUDGET > 0 ->
-       q = MYQ(c);
-       LOCKED_BEGIN(q)
-         n2 = top[me * NC + c];
-         list_to_hand(me, c, n2);
-         n2 = 0;
-         hand_to_depot(q)
-       LOCKED_END;
-       q = 0
-    :: top[me * NC + c] > 0 && BUDGET == 0 -> Flush()
-    :: else -> skip
-    fi;
+    for (k2 : 0 .. 1) {
+      if
+      :: k2 == 0 && top[me * NC + c] > 0 && BUDGET > 0 -> fromlist = 1
 #ifndef MUTANT_SPARE_LOST
-    if                                /* DEPOT-XFER: the spare, as one batch */
-    :: scnt[me * NC + c] > 0 ->
-       q = MYQ(c);
-       LOCKED_BEGIN(q)
-         n2 = scnt[me * NC + c];
-         spare_to_hand(me, c, n2);
-         n2 = 0;
-         hand_to_depot(q)
-       LOCKED_END;
-       q = 0
-    :: else -> skip
-    fi
+      :: k2 == 1 && scnt[me * NC + c] > 0 -> fromlist = 0
 #endif
+      :: k2 == 0 && top[me * NC + c] > 0 && BUDGET == 0 -> Flush(); goto next
+      :: else -> goto next
+      fi;
+      q = MYQ(c);
+      put_batch(q);
+      q = 0;
+      fromlist = 0;
+next:
+      skip
+    }
   };
+  k2 = 0;
 #endif
   c = 0;                              /* (a d_step may not follow a loop's end) */
   d_step { cache_exit(me); i = 0 };

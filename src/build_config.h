@@ -117,6 +117,13 @@ enum Mutant : int {
   kMutantXferFixed = 32,    // transfers never grow past a spill (DEPOT-XFER)
   kMutantSegmentMiscount = 33,  // a spill's segment is marked one block
                                 // longer than it is (DEPOT-SEGMENT, INV-SPARE)
+  kMutantCreditLost = 34,   // a shard's credit past two chunks is dropped,
+                            // not given back (DEPOT-CREDIT, INV-DEPOT-BOUND)
+  kMutantCreditStranded = 35,  // a put that finds the budget full refuses
+                               // without collecting the other shards'
+                               // credit (DEPOT-CREDIT)
+  kMutantCreditNone = 36,   // shards keep no credit: each batch reserves
+                            // and releases its own bytes (DEPOT-CREDIT)
 };
 constexpr Mutant kMutant = static_cast<Mutant>(CONCALLOC_MUTANT);
 constexpr const char* MutantName() {
@@ -154,6 +161,9 @@ constexpr const char* MutantName() {
     case kMutantSpareUnbounded: return "spare_unbounded";
     case kMutantXferFixed: return "xfer_fixed";
     case kMutantSegmentMiscount: return "segment_miscount";
+    case kMutantCreditLost: return "credit_lost";
+    case kMutantCreditStranded: return "credit_stranded";
+    case kMutantCreditNone: return "credit_none";
     default: return "";
   }
 }

@@ -17,13 +17,15 @@ namespace {
 //   INV-DEPOT:  from `newest`, following `older`, there are exactly
 //               `nbatches` records (and `newer` links them back), each a
 //               chain of exactly its count blocks tagged cached in class c;
-//               `blocks` and `bytes` are the sums over them (BatchBytes).
-// And over the whole depot, at every moment:
-//   INV-DEPOT-BOUND: sum over shards of bytes == g_depot_bytes (each shard
-//               reserves and releases a batch's bytes under its lock, as it
-//               links and unlinks it) <= the budget in force when each batch
-//               was put (the reservation is a compare-and-swap that never
-//               passes it).
+//               `bytes` is the sum over them (BatchBytes); `credit` <=
+//               2 * CreditChunk(budget) after each operation (DEPOT-CREDIT).
+// And over the whole depot:
+//   INV-DEPOT-BOUND: sum over shards of (bytes + credit) == Reserved(
+//               g_depot_bytes) <= the budget in force when each reservation
+//               was made (a compare-and-swap that never passes it). A shard
+//               changes its bytes + credit only under its lock and only
+//               with g_depot_bytes in the same section, which counts every
+//               change in its version bits (ValidateDepot relies on it).
 // Checker: ValidateDepot. The lock is held for O(1) work per batch (and per
 // batch it evicts). DEPOT-SHARD: the lock, the queue and the totals are one
 // cache line, the shard's own (what a thread writes under the lock is that
@@ -39,8 +41,12 @@ struct alignas(64) Shard {
   // `older`): a record circulates with its shard's batches, and a
   // producer/consumer pair never calls the backend for one.
   BatchRecord* free_records = nullptr;
-  std::size_t blocks = 0;
   std::size_t bytes = 0;
+  // DEPOT-CREDIT: bytes reserved in g_depot_bytes that no batch of this
+  // shard uses: puts draw on it and takes add to it, so a flow through the
+  // shard writes no shared line for the budget. Written under the lock;
+  // read without it (a hint) by CollectCredits.
+  std::atomic<std::size_t> credit{0};
   // Set (under the lock) when a batch is first put here; read without it by
   // the walks over every shard (Trim, stats, Validate), which leave a shard
   // never used alone: its page of the library's zero-filled data is never
@@ -50,9 +56,23 @@ struct alignas(64) Shard {
 static_assert(sizeof(Shard) == 64, "DEPOT-SHARD: a shard is one cache line");
 CONCALLOC_LARGE_BSS Shard g_shards[kNumClasses][kDepotShards];  // 20 KiB, MALLOC-LEAN
 
-// DEPOT-BUDGET: bytes reserved by the depot's batches, all shards together.
-// One atomic read-modify-write per batch put or taken (DEPOT-COUNTS).
+// DEPOT-BUDGET: bytes reserved by the shards (their batches and credits),
+// in the low kReservedBits; above them, a version that every change adds 1
+// to. A shard writes it only when its credit runs out or overflows
+// (DEPOT-CREDIT), not per batch.
+constexpr unsigned kReservedBits = 42;
+static_assert(kMaxDepotBytes < std::size_t{1} << kReservedBits, "INV-DEPOT-BOUND: room for any budget");
+constexpr std::size_t kReservedMask = (std::size_t{1} << kReservedBits) - 1;
+constexpr std::size_t kVersionOne = std::size_t{1} << kReservedBits;
 std::atomic<std::size_t> g_depot_bytes{0};
+std::size_t Reserved(std::size_t word) { return word & kReservedMask; }
+
+// DEPOT-CREDIT: a shard's credit is refilled by a chunk at a time, and what
+// passes two chunks goes back.
+constexpr std::size_t kCreditShare = 64;
+constexpr std::size_t CreditChunk(std::size_t budget) {
+  return kMutant == kMutantCreditNone ? 0 : budget / kCreditShare;
+}
 
 // DEPOT-COUNTS of the threads that have exited, and of the operations no
 // thread's client makes (Trim, DEPOT-QUIET): read-modify-writes, on those
@@ -83,17 +103,89 @@ void Account(DepotCounts& n, bool contended) {
 // Adds `bytes` to the reservation if it stays within `budget` (CAS); the
 // caller holds a shard's lock, and counts its RMWs in n.
 bool TryReserve(DepotCounts& n, std::size_t bytes, std::size_t budget) {
-  std::size_t held = g_depot_bytes.load(std::memory_order_relaxed);
+  std::size_t word = g_depot_bytes.load(std::memory_order_relaxed);
   do {
-    if (held + bytes > budget || held + bytes < held) return false;
+    if (bytes > budget || Reserved(word) > budget - bytes) return false;
     Bump(n.budget_rmws, 1);
-  } while (!g_depot_bytes.compare_exchange_weak(held, held + bytes, std::memory_order_relaxed));
+  } while (!g_depot_bytes.compare_exchange_weak(word, word + bytes + kVersionOne,
+                                                std::memory_order_relaxed));
   return true;
 }
 
-void ReserveBytes(DepotCounts& n, std::ptrdiff_t delta) {
+// Gives `bytes` back from the reservation; ForceReserve (MUT-1 no_bound
+// only) adds them past the budget. The caller holds a shard's lock, and
+// counts the RMW in n.
+void ReleaseBytes(DepotCounts& n, std::size_t bytes) {
   Bump(n.budget_rmws, 1);
-  g_depot_bytes.fetch_add(static_cast<std::size_t>(delta), std::memory_order_relaxed);
+  g_depot_bytes.fetch_add(kVersionOne - bytes, std::memory_order_relaxed);
+}
+[[maybe_unused]] void ForceReserve(DepotCounts& n, std::size_t bytes) {
+  Bump(n.budget_rmws, 1);
+  g_depot_bytes.fetch_add(kVersionOne + bytes, std::memory_order_relaxed);
+}
+
+// DEPOT-CREDIT, under shard s's lock: what passes two chunks goes back, so
+// the shard keeps one.
+void SettleCredit(Shard& s, DepotCounts& n, std::size_t budget) {
+  const std::size_t credit = s.credit.load(std::memory_order_relaxed);
+  const std::size_t chunk = CreditChunk(budget);
+  if (credit <= 2 * chunk) return;
+  if constexpr (kMutant != kMutantCreditLost) ReleaseBytes(n, credit - chunk);
+  s.credit.store(chunk, std::memory_order_relaxed);
+}
+
+// DEPOT-CREDIT: `bytes` for a new batch of shard s, under its lock: from
+// its credit, else reserved (with a chunk more if the budget allows).
+// False: the budget has no room for them.
+bool DrawCredit(Shard& s, DepotCounts& n, std::size_t bytes, std::size_t budget) {
+  std::size_t credit = s.credit.load(std::memory_order_relaxed);
+  if (credit < bytes) {
+    const std::size_t shortfall = bytes - credit, chunk = CreditChunk(budget);
+    if (TryReserve(n, shortfall + chunk, budget))
+      credit += shortfall + chunk;
+    else if (TryReserve(n, shortfall, budget))
+      credit += shortfall;
+    else
+      return false;
+  }
+  s.credit.store(credit - bytes, std::memory_order_relaxed);
+  return true;
+}
+
+// Adds a thread's counts, or a rare path's, into the process's.
+void AddInto(DepotCounts& to, const DepotCounts& from) noexcept {
+  const auto add = [](std::atomic<std::uint64_t>& a, const std::atomic<std::uint64_t>& b) {
+    const std::uint64_t v = b.load(std::memory_order_relaxed);
+    if (v != 0) a.fetch_add(v, std::memory_order_relaxed);
+  };
+  add(to.batches_put, from.batches_put);
+  add(to.batches_taken, from.batches_taken);
+  add(to.batches_refused, from.batches_refused);
+  add(to.batches_evicted, from.batches_evicted);
+  add(to.blocks_moved, from.blocks_moved);
+  add(to.acquisitions, from.acquisitions);
+  add(to.contended, from.contended);
+  add(to.budget_rmws, from.budget_rmws);
+}
+
+// DEPOT-CREDIT: every shard's credit (but `except`'s) back to the
+// reservation, one shard lock at a time; the rare paths: a put that found
+// the budget full, DepotTrimTo.
+void CollectCredits(const Shard* except, DepotCounts& n) noexcept {
+  for (auto& shards : g_shards) {
+    for (Shard& s : shards) {
+      if (&s == except || !s.used.load(std::memory_order_relaxed) ||
+          s.credit.load(std::memory_order_relaxed) == 0)
+        continue;
+      bool contended;
+      ShardLocked lock(s, &contended);
+      Account(n, contended);
+      const std::size_t credit = s.credit.load(std::memory_order_relaxed);
+      if (credit == 0) continue;
+      ReleaseBytes(n, credit);
+      s.credit.store(0, std::memory_order_relaxed);
+    }
+  }
 }
 
 // Unlinks and returns the oldest (or newest) record; the caller holds the
@@ -103,7 +195,6 @@ BatchRecord* UnlinkLocked(Shard& s, std::size_t cls, bool oldest) {
   (r->newer != nullptr ? r->newer->older : s.newest) = r->older;
   (r->older != nullptr ? r->older->newer : s.oldest) = r->newer;
   s.nbatches.store(s.nbatches.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
-  s.blocks -= r->batch.count;
   s.bytes -= BatchBytes(cls, r->batch.count);
   return r;
 }
@@ -115,7 +206,6 @@ void LinkNewestLocked(Shard& s, std::size_t cls, BatchRecord* r) {
   (s.newest != nullptr ? s.newest->newer : s.oldest) = r;
   s.newest = r;
   s.nbatches.store(s.nbatches.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  s.blocks += r->batch.count;
   s.bytes += BatchBytes(cls, r->batch.count);
 }
 
@@ -169,8 +259,9 @@ bool DepotPut(std::size_t cls, Batch batch, DepotClient& client) noexcept {
   Shard& s = g_shards[cls][client.shard % kDepotShards];
   BatchRecord* spare = nullptr;
   BatchRecord* evicted = nullptr;
-  bool accepted = true;
+  bool accepted = true, collected = false;
   for (bool done = false; !done;) {
+    bool collect = false;
     {
       bool contended;
       ShardLocked lock(s, &contended);
@@ -179,29 +270,40 @@ bool DepotPut(std::size_t cls, Batch batch, DepotClient& client) noexcept {
       if (record != nullptr) {
         CONCALLOC_TRACE_ORDERED();  // TRACE-ORDER: the bytes change with the events
         done = true;
-        record->batch = batch;
-        // DEPOT-BUDGET: reserve the batch's bytes without ever passing the
-        // budget; DEPOT-EVICT: make room with this shard's oldest batches.
-        while (!TryReserve(n, bytes, budget)) {
+        // DEPOT-BUDGET: the batch's bytes from the shard's credit or the
+        // reservation, never past the budget; DEPOT-EVICT: make room with
+        // this shard's oldest batches (their bytes become its credit).
+        while (!DrawCredit(s, n, bytes, budget)) {
           if constexpr (kMutant == kMutantNoBound) {  // MUT-1: kept past the budget
-            ReserveBytes(n, static_cast<std::ptrdiff_t>(bytes));
+            ForceReserve(n, bytes);
             break;
           }
           BatchRecord* old = kMutant == kMutantEvictNewest ? s.newest : s.oldest;
-          if (old == nullptr) {  // refused
-            Bump(n.batches_refused, 1);
-            accepted = false;
+          if (old == nullptr) {
+            if (!collected && kMutant != kMutantCreditStranded) {
+              // DEPOT-CREDIT: the other shards' credit first
+              done = false;
+              collect = true;
+            } else {  // refused
+              Bump(n.batches_refused, 1);
+              accepted = false;
+            }
             break;
           }
           old = UnlinkLocked(s, cls, old == s.oldest);
-          ReserveBytes(n, -static_cast<std::ptrdiff_t>(BatchBytes(cls, old->batch.count)));
+          s.credit.store(s.credit.load(std::memory_order_relaxed) + BatchBytes(cls, old->batch.count),
+                         std::memory_order_relaxed);
           CONCALLOC_TRACE_EVENT(trace::kEvict, client.trace, cls, client.shard % kDepotShards,
                                 old->batch.count, UserOf(old->batch.head));
           Bump(n.batches_evicted, 1);
           old->older = evicted;
           evicted = old;
         }
-        if (accepted) {
+        if (collect) {
+          record->older = s.free_records;  // kept for the next try
+          s.free_records = record;
+        } else if (accepted) {
+          record->batch = batch;
           LinkNewestLocked(s, cls, record);
           CONCALLOC_TRACE_EVENT(trace::kPut, client.trace, cls, client.shard % kDepotShards,
                                 batch.count, UserOf(batch.head),
@@ -212,9 +314,16 @@ bool DepotPut(std::size_t cls, Batch batch, DepotClient& client) noexcept {
           record->older = s.free_records;
           s.free_records = record;
         }
+        SettleCredit(s, n, budget);
       }
     }
-    if (!done) {
+    if (collect) {
+      // The budget is full and this shard has nothing to give back: the
+      // other shards' credits first (one lock at a time, this one
+      // released: DEPOT-NO-DEADLOCK), then once more.
+      collected = true;
+      CollectCredits(&s, n);
+    } else if (!done) {
       // The shard has no free record: one from the default backend, with
       // the lock released (DEPOT-NO-DEADLOCK), then again.
       spare = static_cast<BatchRecord*>(DefaultBackend().alloc(sizeof(BatchRecord)));
@@ -249,7 +358,10 @@ Batch DepotTake(std::size_t cls, DepotClient& client) noexcept {
         }
       }
       r = UnlinkLocked(s, cls, /*oldest=*/false);
-      ReserveBytes(n, -static_cast<std::ptrdiff_t>(BatchBytes(cls, r->batch.count)));
+      // DEPOT-CREDIT: its bytes stay reserved, for the next batch put here.
+      s.credit.store(s.credit.load(std::memory_order_relaxed) + BatchBytes(cls, r->batch.count),
+                     std::memory_order_relaxed);
+      SettleCredit(s, n, DepotBudgetBytes());
       Bump(n.batches_taken, 1);
       Bump(n.blocks_moved, r->batch.count);
       batch = r->batch;
@@ -277,9 +389,8 @@ BatchRecord* TakeOldest(Shard& s, std::size_t cls, std::size_t want, std::size_t
   *got = 0;
   bool contended;
   ShardLocked lock(s, &contended);
-  // DEPOT-COUNTS: no thread's client; the process's counts (a rare path).
-  g_retired.acquisitions.fetch_add(1, std::memory_order_relaxed);
-  if (contended) g_retired.contended.fetch_add(1, std::memory_order_relaxed);
+  DepotCounts n;  // DEPOT-COUNTS: no thread's client; the process's counts
+  Account(n, contended);
   CONCALLOC_TRACE_ORDERED();  // TRACE-ORDER
   while (*got < want && s.oldest != nullptr) {
     BatchRecord* r = UnlinkLocked(s, cls, /*oldest=*/true);
@@ -292,10 +403,11 @@ BatchRecord* TakeOldest(Shard& s, std::size_t cls, std::size_t want, std::size_t
     r->older = list;
     list = r;
   }
-  if (*got > 0) {
-    g_retired.budget_rmws.fetch_add(1, std::memory_order_relaxed);
-    g_depot_bytes.fetch_sub(*got, std::memory_order_relaxed);
-  }
+  // DEPOT-CREDIT: the shard's credit goes back with its batches.
+  const std::size_t credit = s.credit.load(std::memory_order_relaxed);
+  if (*got + credit > 0) ReleaseBytes(n, *got + credit);
+  s.credit.store(0, std::memory_order_relaxed);
+  AddInto(g_retired, n);
   if (trimming && s.oldest == nullptr) {  // the shard is empty: its records too
     while (BatchRecord* r = s.free_records) {
       s.free_records = r->older;
@@ -325,11 +437,15 @@ std::size_t DepotTrimTo(std::size_t keep) noexcept {
   // holds a batch gives its oldest one back, until the depot holds at most
   // `keep` (or nothing is left to give).
   std::size_t given = 0;
-  for (bool any = true; any && g_depot_bytes.load(std::memory_order_relaxed) > keep;) {
+  DepotCounts n;  // DEPOT-CREDIT: the credits first (they hold no memory)
+  CollectCredits(nullptr, n);
+  AddInto(g_retired, n);
+  const auto reserved = [] { return Reserved(g_depot_bytes.load(std::memory_order_relaxed)); };
+  for (bool any = true; any && reserved() > keep;) {
     any = false;
     for (std::size_t c = 0; c < kNumClasses; ++c) {
       for (Shard& s : g_shards[c]) {
-        if (g_depot_bytes.load(std::memory_order_relaxed) <= keep) return given;
+        if (reserved() <= keep) return given;
         if (s.nbatches.load(std::memory_order_relaxed) == 0) continue;
         std::size_t got;
         BatchRecord* list = TakeOldest(s, c, 1, &got, true);  // one batch
@@ -342,8 +458,8 @@ std::size_t DepotTrimTo(std::size_t keep) noexcept {
   return given;
 }
 
-void AddCounts(GlobalStats& s, const DepotClient& client) noexcept {
-  const DepotCounts& n = client.counts;
+namespace {
+void AddCountsOf(GlobalStats& s, const DepotCounts& n) noexcept {
   s.batches_put += n.batches_put.load(std::memory_order_relaxed);
   s.batches_taken += n.batches_taken.load(std::memory_order_relaxed);
   s.batches_refused += n.batches_refused.load(std::memory_order_relaxed);
@@ -353,21 +469,11 @@ void AddCounts(GlobalStats& s, const DepotClient& client) noexcept {
   s.lock_contended += n.contended.load(std::memory_order_relaxed);
   s.budget_rmws += n.budget_rmws.load(std::memory_order_relaxed);
 }
+}  // namespace
 
-void RetireCounts(const DepotClient& client) noexcept {
-  const DepotCounts& n = client.counts;
-  const auto add = [](std::atomic<std::uint64_t>& to, const std::atomic<std::uint64_t>& from) {
-    to.fetch_add(from.load(std::memory_order_relaxed), std::memory_order_relaxed);
-  };
-  add(g_retired.batches_put, n.batches_put);
-  add(g_retired.batches_taken, n.batches_taken);
-  add(g_retired.batches_refused, n.batches_refused);
-  add(g_retired.batches_evicted, n.batches_evicted);
-  add(g_retired.blocks_moved, n.blocks_moved);
-  add(g_retired.acquisitions, n.acquisitions);
-  add(g_retired.contended, n.contended);
-  add(g_retired.budget_rmws, n.budget_rmws);
-}
+void AddCounts(GlobalStats& s, const DepotClient& client) noexcept { AddCountsOf(s, client.counts); }
+
+void RetireCounts(const DepotClient& client) noexcept { AddInto(g_retired, client.counts); }
 
 GlobalStats DepotStats() noexcept {
   GlobalStats s{};
@@ -378,26 +484,15 @@ GlobalStats DepotStats() noexcept {
       if (!sh.used.load(std::memory_order_relaxed)) continue;
       bool contended;
       ShardLocked lock(sh, &contended);
+      const std::size_t nbatches = sh.nbatches.load(std::memory_order_relaxed);
       s.depot_bytes += sh.bytes;
-      s.depot_blocks += sh.blocks;
-      s.depot_batches += sh.nbatches.load(std::memory_order_relaxed);
+      s.depot_blocks += (sh.bytes - nbatches * sizeof(BatchRecord)) / kClassSize[c];
+      s.depot_batches += nbatches;
     }
   }
   // DEPOT-COUNTS: the exited threads' and the rare paths', then the live
   // threads' (a thread exiting meanwhile is counted once it has exited).
-  DepotClient retired{};
-  const auto copy = [](std::atomic<std::uint64_t>& to, const std::atomic<std::uint64_t>& from) {
-    to.store(from.load(std::memory_order_relaxed), std::memory_order_relaxed);
-  };
-  copy(retired.counts.batches_put, g_retired.batches_put);
-  copy(retired.counts.batches_taken, g_retired.batches_taken);
-  copy(retired.counts.batches_refused, g_retired.batches_refused);
-  copy(retired.counts.batches_evicted, g_retired.batches_evicted);
-  copy(retired.counts.blocks_moved, g_retired.blocks_moved);
-  copy(retired.counts.acquisitions, g_retired.acquisitions);
-  copy(retired.counts.contended, g_retired.contended);
-  copy(retired.counts.budget_rmws, g_retired.budget_rmws);
-  AddCounts(s, retired);
+  AddCountsOf(s, g_retired);
   s.blocks_trimmed = g_blocks_trimmed.load(std::memory_order_relaxed);
   AddLiveCounts(s);
   return s;
@@ -415,12 +510,14 @@ std::uint32_t ChainLength(const Block* h, std::uint32_t limit) noexcept {
 }
 
 ValidationResult ValidateDepot() noexcept {
+  std::size_t reservations = 0;  // INV-DEPOT-BOUND: the shards' bytes and credits
+  const std::size_t before = g_depot_bytes.load(std::memory_order_acquire);
   for (std::size_t c = 0; c < kNumClasses; ++c) {
     for (Shard& s : g_shards[c]) {
       if (!s.used.load(std::memory_order_relaxed)) continue;
       bool contended;
       ShardLocked lock(s, &contended);
-      std::size_t shard_bytes = 0, blocks = 0;
+      std::size_t shard_bytes = 0;
       std::uint32_t n = 0;
       const BatchRecord* newer = nullptr;
       for (const BatchRecord* r = s.newest; r != nullptr; newer = r, r = r->older) {
@@ -434,17 +531,24 @@ ValidationResult ValidateDepot() noexcept {
             return {"INV-DEPOT", h, "a depot block is not tagged as cached in its class"};
         }
         shard_bytes += BatchBytes(c, b.count);
-        blocks += b.count;
       }
       if (newer != s.oldest || n != s.nbatches.load(std::memory_order_relaxed) ||
-          shard_bytes != s.bytes || blocks != s.blocks)
+          shard_bytes != s.bytes)
         return {"INV-DEPOT", &s, "a shard's totals do not match its batches"};
+      reservations += s.bytes + s.credit.load(std::memory_order_relaxed);
     }
   }
   // INV-DEPOT-BOUND: the reservation never passes the budget (a put reserves
-  // with a compare-and-swap, below the budget or not at all).
-  if (g_depot_bytes.load(std::memory_order_relaxed) > DepotBudgetBytes())
+  // with a compare-and-swap, below the budget or not at all), and it is
+  // what the shards hold, batches and credits: checked when no shard changed
+  // it during the walk (its version unchanged; a shard changes its part only
+  // with it, under its lock).
+  const std::size_t after = g_depot_bytes.load(std::memory_order_acquire);
+  if (Reserved(after) > DepotBudgetBytes())
     return {"INV-DEPOT-BOUND", &g_depot_bytes, "the depot holds more than its budget"};
+  if (before == after && reservations != Reserved(after))
+    return {"INV-DEPOT-BOUND", &g_depot_bytes,
+            "the shards' batches and credits are not the depot's reservation"};
   return {nullptr, nullptr, nullptr};
 }
 
@@ -459,13 +563,14 @@ void DepotAfterForkInChild() noexcept {
     for (Shard& s : shards) {
       if (!s.used.load(std::memory_order_relaxed)) continue;  // its lock never taken by a put
       if (!IsHeld(s.lock)) {  // free at the fork: consistent
-        bytes += s.bytes;
+        bytes += s.bytes + s.credit.load(std::memory_order_relaxed);
         continue;
       }
       RenewInChild(s.lock);
       s.newest = s.oldest = s.free_records = nullptr;
       s.nbatches.store(0, std::memory_order_relaxed);
-      s.blocks = s.bytes = 0;
+      s.bytes = 0;
+      s.credit.store(0, std::memory_order_relaxed);
     }
   }
   g_depot_bytes.store(bytes, std::memory_order_relaxed);

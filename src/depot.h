@@ -79,10 +79,12 @@ constexpr std::size_t BatchBytes(std::size_t cls, std::uint32_t count) noexcept 
 }
 
 // DEPOT-PUT: the batch becomes the newest of the client's shard of its
-// class. When it would take the depot past its budget, the oldest batches
-// of that shard go to the backend to make room (DEPOT-EVICT); when they
-// cannot, the batch is refused: false, and the caller gives its blocks to
-// the backend. One lock acquisition; the blocks are not touched under it.
+// class, paid from the shard's credit or a new reservation (DEPOT-CREDIT).
+// When it would take the depot past its budget, the oldest batches of that
+// shard go to the backend to make room (DEPOT-EVICT); when there are none,
+// the other shards' credits are collected and it tries once more; then the
+// batch is refused: false, and the caller gives its blocks to the backend.
+// One lock acquisition, as a rule; the blocks are not touched under it.
 bool DepotPut(std::size_t cls, Batch batch, DepotClient& client) noexcept;
 
 // DEPOT-TAKE: the newest batch of the class in the client's shard, else in
