@@ -68,10 +68,14 @@ std::atomic<std::size_t> g_depot_bytes{0};
 std::size_t Reserved(std::size_t word) { return word & kReservedMask; }
 
 // DEPOT-CREDIT: a shard's credit is refilled by a chunk at a time, and what
-// passes two chunks goes back.
-constexpr std::size_t kCreditShare = 64;
-constexpr std::size_t CreditChunk(std::size_t budget) {
-  return kMutant == kMutantCreditNone ? 0 : budget / kCreditShare;
+// passes two chunks goes back. The chunk shrinks as more shards are used, so
+// that the credits of every used shard, two chunks at most each, stay below
+// half the budget: chunk = budget / (4 * (shards used + 16)).
+std::atomic<std::size_t> g_used_shards{0};  // written once per shard
+constexpr std::size_t kCreditSlack = 16;
+std::size_t CreditChunk(std::size_t budget) {
+  if constexpr (kMutant == kMutantCreditNone) return 0;
+  return budget / (4 * (g_used_shards.load(std::memory_order_relaxed) + kCreditSlack));
 }
 
 // DEPOT-COUNTS of the threads that have exited, and of the operations no
@@ -200,7 +204,10 @@ BatchRecord* UnlinkLocked(Shard& s, std::size_t cls, bool oldest) {
 }
 
 void LinkNewestLocked(Shard& s, std::size_t cls, BatchRecord* r) {
-  if (!s.used.load(std::memory_order_relaxed)) s.used.store(true, std::memory_order_relaxed);
+  if (!s.used.load(std::memory_order_relaxed)) {
+    s.used.store(true, std::memory_order_relaxed);
+    g_used_shards.fetch_add(1, std::memory_order_relaxed);  // DEPOT-CREDIT
+  }
   r->newer = nullptr;
   r->older = s.newest;
   (s.newest != nullptr ? s.newest->newer : s.oldest) = r;
