@@ -60,7 +60,8 @@ short scnt[NT * NC];
 BLK dblk[NQ * SLOTS * BMAX];
 short dcnt[NQ * SLOTS];
 short nbatch[NQ];
-int dunits;                               /* g_depot_bytes */
+int dunits;                               /* the batches' bytes, summed */
+int share[NQ];                            /* DEPOT-CREDIT: each shard's part of g_depot_bytes */
 BLK hand[NT * HCAP];
 short hcnt[NT];
 byte owner[NB];
@@ -69,7 +70,8 @@ short csize[NC];
 /* The event being replayed: its index, and its fields (trace_check.h). */
 int ev;
 byte kind, t, c;
-short q, n;
+short q;
+int n;
 BLK b;
 int x;
 
@@ -99,6 +101,7 @@ bit INV_OWNERSHIP, INV_CONSERVE, INV_CACHE_BOUND, INV_DEPOT_BOUND, DEPOT_EVICT, 
 #define K_EXIT 16
 #define K_STASH 17
 #define K_UNSTASH 18
+#define K_CREDIT 19
 
 /* The batch of queue q whose head is b: s (nbatch[q] when none). */
 inline find_batch() {
@@ -171,6 +174,16 @@ init {
            :: kind == K_UNSTASH ->          /* DEPOT-XFER: the spare's first n to the hand */
               CHECK(scnt[t * NC + c] > 0 && spare[SP(t, c)] == b, INV_OWNERSHIP);
               spare_to_hand(t, c, n)
+           :: kind == K_CREDIT ->           /* DEPOT-CREDIT: the end of a shard's section */
+              /* INV-DEPOT-BOUND: the shard's part of the reservation, moved
+               * by what the section reserved and gave back, is its batches'
+               * bytes and its credit */
+              share[q] = share[q] + x;
+              j = 0;
+              for (i : 0 .. SLOTS - 1) {
+                if :: i < nbatch[q] -> j = j + UNITS(q / NSH, dcnt[q * SLOTS + i]) :: else -> skip fi
+              }
+              CHECK(n >= 0 && share[q] == j + n, INV_DEPOT_BOUND)
            :: else -> CHECK(false, TRACE_FORMAT)
            fi;
            i = 0; j = 0; s = 0;

@@ -12,20 +12,25 @@ The text trace, one event per line (lines starting with '#' are the header):
 SEQ the sequence number (consecutive from 0, TRACE-ORDER); KIND one of
 KINDS; THREAD the cache's index, '-' for a thread with no cache; CLASS and
 SHARD the class index and depot shard; N a count (CACHE: 1 when the depot is
-on); BLOCK the block's address (0x0: none); X the budget in force (PUT) or
-the depth (CACHE).
+on; CREDIT: the shard's credit in bytes); BLOCK the block's address (0x0:
+none); X the budget in force (PUT), the depth (CACHE), or how far the
+section moved the shard's part of the reservation (CREDIT, signed).
 
 prepare renames blocks (address and class), threads (a cache's slot is
 reused after its EXIT) and classes to small indices, sizes the model's arrays
 from the trace, and rejects a trace whose numbers are not consecutive or whose
-lines do not parse (TRACE-FORMAT, TRACE-ORDER), naming the line.
+lines do not parse (TRACE-FORMAT, TRACE-ORDER), naming the line. A hole (a
+number whose step never wrote its event: the process stopped) ends the
+events it prepares, and DIR/hole says how the check rejects the trace if
+the events before the hole replay without an error (TRACE-ORDER).
 """
 import struct
 import sys
 
 MAX_BLOCKS = 1000000  # distinct blocks a trace may name (owner and inbackend: 2 bytes each)
 KINDS = ["HOLE", "CACHE", "POP", "PUSH", "FILL", "NEW", "BACK", "FLUSH", "SPILL", "DRAIN",
-         "PUT", "EVICT", "REFUSE", "TAKE", "REFILL", "TRIM", "EXIT", "STASH", "UNSTASH"]
+         "PUT", "EVICT", "REFUSE", "TAKE", "REFILL", "TRIM", "EXIT", "STASH", "UNSTASH",
+         "CREDIT"]
 NO_CACHE = 0xFFFF
 NSH = 4  # kDepotShards
 HEADER = struct.Struct("<8sIIQQI96I")
@@ -84,8 +89,11 @@ def prepare(trace_path, out_dir):
     sizes, record, list_bytes = None, None, None
     events = []
     expect = 0
+    hole = None  # TRACE-ORDER: the first hole; the events before it are replayed first
     with open(trace_path) as f:
         for line_no, line in enumerate(f, 1):
+            if hole is not None:
+                break
             if line.startswith("#"):
                 words = line.split()
                 if len(words) > 1 and words[1] == "class-sizes":
@@ -105,11 +113,13 @@ def prepare(trace_path, out_dir):
                 t = NO_CACHE if w[2] == "-" else int(w[2])
                 c, s, n, b, x = int(w[3]), int(w[4]), int(w[5]), int(w[6], 16), int(w[7])
                 k = KINDS.index(kind)
+                if k == 19 and x >= 1 << 31:  # CREDIT: a signed 32-bit move
+                    x -= 1 << 32
             except (ValueError, IndexError):
                 reject(line_no, w[0] if w else "?", "TRACE-FORMAT", f"cannot parse: {line.strip()}")
-            if k == 0:
-                reject(line_no, seq, "TRACE-ORDER",
-                       "no event: its number was taken by a step that did not finish")
+            if k == 0 and seq == expect:
+                hole = (line_no, seq)
+                continue
             if seq != expect:
                 reject(line_no, seq, "TRACE-ORDER",
                        f"sequence numbers must be consecutive: expected {expect}")
@@ -194,7 +204,7 @@ def prepare(trace_path, out_dir):
     blk = 4 if wide else 2
     vector = (blk * nt * nc * (ldepth + 1) + 2 * nt * nc + blk * nq * (max_batches + 1) * bmax +
               4 * nq * (max_batches + 1) + blk * nt * bmax + 2 * nt + 2 * nb + 2 * nc +
-              blk * nt * nc * scap + 4 * nt * nc + 64)
+              blk * nt * nc * scap + 4 * nt * nc + 4 * nq + 64)
     with open(f"{out_dir}/spin.defs", "w") as f:
         f.write(defs + spin_only + "\n")
     with open(f"{out_dir}/cc.defs", "w") as f:
@@ -202,6 +212,10 @@ def prepare(trace_path, out_dir):
                 f"-DVECTORSZ={(vector * 2 + 4096) // 1024 * 1024}\n")
     with open(f"{out_dir}/limits", "w") as f:
         f.write(f"{len(out)}\n")
+    if hole is not None:
+        with open(f"{out_dir}/hole", "w") as f:
+            f.write(f"trace-check: REJECTED event {hole[1]} (line {hole[0]}): breaks TRACE-ORDER: "
+                    "no event: its number was taken by a step that did not finish\n")
     print(f"trace_tool: {len(out)} events, {nt - 1} cache slots, {nc} classes, {nb} blocks, "
           f"lists of up to {ldepth}, batches of up to {bmax}, spares of up to {scap}, "
           f"up to {max_batches} batches in a shard")
@@ -218,6 +232,11 @@ MUTATIONS = {
     "unstash_twice": ("an UNSTASH twice: blocks taken from a spare twice", "INV-OWNERSHIP"),
     "cache_again": ("a thread's CACHE again right after one of its PUSHes: a cache made "
                     "over lists that still hold blocks", "FLUSH-1"),
+    "credit_unmoved": ("a CREDIT whose section moved the reservation, with the move left "
+                       "out: the shard's part of the reservation is not its batches and "
+                       "credit", "INV-DEPOT-BOUND"),
+    "hole": ("a step that never wrote its event (the process stopped), the events "
+             "before it good", "TRACE-ORDER"),
     "garbled_line": ("a line that does not parse", "TRACE-FORMAT"),
 }
 
@@ -278,6 +297,17 @@ def mutate(what, in_path, out_path):
         if c is None:
             sys.exit("trace_tool: the PUSH's thread has no CACHE event")
         body.insert(i + 1, list(body[c]))
+    elif what == "credit_unmoved":
+        i = next((k for k in range(len(body)) if body[k][1] == "CREDIT" and int(body[k][7]) != 0),
+                 None)
+        if i is None:
+            sys.exit("trace_tool: no CREDIT moved the reservation")
+        body[i][7] = "0"
+        renumber = False
+    elif what == "hole":
+        w = body[first_from("PUSH")]
+        w[1:] = ["HOLE", "-", "0", "0", "0", "0x0", "0"]
+        renumber = False
     elif what == "garbled_line":
         body[first_from("PUSH")][6] = "not-an-address"
         renumber = False

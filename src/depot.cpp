@@ -104,50 +104,69 @@ void Account(DepotCounts& n, bool contended) {
   if (contended) Bump(n.contended, 1);
 }
 
+// What one locked section of a shard does to the reservation: its counts,
+// and how far it moved the shard's part (TRACE-CREDIT).
+struct Rsv {
+  DepotCounts& n;
+  std::ptrdiff_t moved = 0;
+};
+
 // Adds `bytes` to the reservation if it stays within `budget` (CAS); the
-// caller holds a shard's lock, and counts its RMWs in n.
-bool TryReserve(DepotCounts& n, std::size_t bytes, std::size_t budget) {
+// caller holds a shard's lock.
+bool TryReserve(Rsv& r, std::size_t bytes, std::size_t budget) {
   std::size_t word = g_depot_bytes.load(std::memory_order_relaxed);
   do {
     if (bytes > budget || Reserved(word) > budget - bytes) return false;
-    Bump(n.budget_rmws, 1);
+    Bump(r.n.budget_rmws, 1);
   } while (!g_depot_bytes.compare_exchange_weak(word, word + bytes + kVersionOne,
                                                 std::memory_order_relaxed));
+  r.moved += static_cast<std::ptrdiff_t>(bytes);
   return true;
 }
 
 // Gives `bytes` back from the reservation; ForceReserve (MUT-1 no_bound
 // only) adds them past the budget. The caller holds a shard's lock, and
 // counts the RMW in n.
-void ReleaseBytes(DepotCounts& n, std::size_t bytes) {
-  Bump(n.budget_rmws, 1);
+void ReleaseBytes(Rsv& r, std::size_t bytes) {
+  Bump(r.n.budget_rmws, 1);
   g_depot_bytes.fetch_add(kVersionOne - bytes, std::memory_order_relaxed);
+  r.moved -= static_cast<std::ptrdiff_t>(bytes);
 }
-[[maybe_unused]] void ForceReserve(DepotCounts& n, std::size_t bytes) {
-  Bump(n.budget_rmws, 1);
+[[maybe_unused]] void ForceReserve(Rsv& r, std::size_t bytes) {
+  Bump(r.n.budget_rmws, 1);
   g_depot_bytes.fetch_add(kVersionOne + bytes, std::memory_order_relaxed);
+  r.moved += static_cast<std::ptrdiff_t>(bytes);
+}
+
+// TRACE-CREDIT, at the end of a locked section of shard s (class cls):
+// its credit now, and how far the section moved its part of the reservation.
+void TraceCredit(Shard& s, std::size_t cls, const Rsv& r, std::uint16_t thread) {
+  CONCALLOC_TRACE_EVENT(trace::kCredit, thread, cls, static_cast<std::uint32_t>(&s - g_shards[cls]),
+                        s.credit.load(std::memory_order_relaxed), nullptr,
+                        static_cast<std::uint32_t>(static_cast<std::int64_t>(r.moved)));
+  (void)s, (void)cls, (void)r, (void)thread;
 }
 
 // DEPOT-CREDIT, under shard s's lock: what passes two chunks goes back, so
 // the shard keeps one.
-void SettleCredit(Shard& s, DepotCounts& n, std::size_t budget) {
+void SettleCredit(Shard& s, Rsv& r, std::size_t budget) {
   const std::size_t credit = s.credit.load(std::memory_order_relaxed);
   const std::size_t chunk = CreditChunk(budget);
   if (credit <= 2 * chunk) return;
-  if constexpr (kMutant != kMutantCreditLost) ReleaseBytes(n, credit - chunk);
+  if constexpr (kMutant != kMutantCreditLost) ReleaseBytes(r, credit - chunk);
   s.credit.store(chunk, std::memory_order_relaxed);
 }
 
 // DEPOT-CREDIT: `bytes` for a new batch of shard s, under its lock: from
 // its credit, else reserved (with a chunk more if the budget allows).
 // False: the budget has no room for them.
-bool DrawCredit(Shard& s, DepotCounts& n, std::size_t bytes, std::size_t budget) {
+bool DrawCredit(Shard& s, Rsv& r, std::size_t bytes, std::size_t budget) {
   std::size_t credit = s.credit.load(std::memory_order_relaxed);
   if (credit < bytes) {
     const std::size_t shortfall = bytes - credit, chunk = CreditChunk(budget);
-    if (TryReserve(n, shortfall + chunk, budget))
+    if (TryReserve(r, shortfall + chunk, budget))
       credit += shortfall + chunk;
-    else if (TryReserve(n, shortfall, budget))
+    else if (TryReserve(r, shortfall, budget))
       credit += shortfall;
     else
       return false;
@@ -186,8 +205,11 @@ void CollectCredits(const Shard* except, DepotCounts& n) noexcept {
       Account(n, contended);
       const std::size_t credit = s.credit.load(std::memory_order_relaxed);
       if (credit == 0) continue;
-      ReleaseBytes(n, credit);
+      CONCALLOC_TRACE_ORDERED();  // TRACE-ORDER
+      Rsv r{n};
+      ReleaseBytes(r, credit);
       s.credit.store(0, std::memory_order_relaxed);
+      TraceCredit(s, static_cast<std::size_t>(&shards - g_shards), r, trace::kNoCache);
     }
   }
 }
@@ -280,9 +302,10 @@ bool DepotPut(std::size_t cls, Batch batch, DepotClient& client) noexcept {
         // DEPOT-BUDGET: the batch's bytes from the shard's credit or the
         // reservation, never past the budget; DEPOT-EVICT: make room with
         // this shard's oldest batches (their bytes become its credit).
-        while (!DrawCredit(s, n, bytes, budget)) {
+        Rsv r{n};
+        while (!DrawCredit(s, r, bytes, budget)) {
           if constexpr (kMutant == kMutantNoBound) {  // MUT-1: kept past the budget
-            ForceReserve(n, bytes);
+            ForceReserve(r, bytes);
             break;
           }
           BatchRecord* old = kMutant == kMutantEvictNewest ? s.newest : s.oldest;
@@ -321,7 +344,8 @@ bool DepotPut(std::size_t cls, Batch batch, DepotClient& client) noexcept {
           record->older = s.free_records;
           s.free_records = record;
         }
-        SettleCredit(s, n, budget);
+        SettleCredit(s, r, budget);
+        TraceCredit(s, cls, r, CONCALLOC_TRACE_ONLY(client.trace +) 0);
       }
     }
     if (collect) {
@@ -357,23 +381,33 @@ Batch DepotTake(std::size_t cls, DepotClient& client) noexcept {
       CONCALLOC_TRACE_ORDERED();  // TRACE-ORDER
       if constexpr (kMutant == kMutantTraceTakeTwice) {
         // MUT-1: the first batch taken in the process stays in the depot too
+        // (its bytes also become credit, as a take's do, so that only the
+        // second owner of its blocks shows in the trace: INV-OWNERSHIP)
         static std::atomic<bool> taken_once{false};
         if (!taken_once.exchange(true)) {
           CONCALLOC_TRACE_EVENT(trace::kTake, client.trace, cls, (client.shard + i) % kDepotShards,
                                 s.newest->batch.count, UserOf(s.newest->batch.head));
+          s.credit.store(s.credit.load(std::memory_order_relaxed) +
+                             BatchBytes(cls, s.newest->batch.count),
+                         std::memory_order_relaxed);
+          Rsv rsv{n};
+          SettleCredit(s, rsv, DepotBudgetBytes());
+          TraceCredit(s, cls, rsv, CONCALLOC_TRACE_ONLY(client.trace +) 0);
           return s.newest->batch;
         }
       }
       r = UnlinkLocked(s, cls, /*oldest=*/false);
-      // DEPOT-CREDIT: its bytes stay reserved, for the next batch put here.
-      s.credit.store(s.credit.load(std::memory_order_relaxed) + BatchBytes(cls, r->batch.count),
-                     std::memory_order_relaxed);
-      SettleCredit(s, n, DepotBudgetBytes());
       Bump(n.batches_taken, 1);
       Bump(n.blocks_moved, r->batch.count);
       batch = r->batch;
       CONCALLOC_TRACE_EVENT(trace::kTake, client.trace, cls, (client.shard + i) % kDepotShards,
                             batch.count, UserOf(batch.head));
+      // DEPOT-CREDIT: its bytes stay reserved, for the next batch put here.
+      s.credit.store(s.credit.load(std::memory_order_relaxed) + BatchBytes(cls, batch.count),
+                     std::memory_order_relaxed);
+      Rsv rsv{n};
+      SettleCredit(s, rsv, DepotBudgetBytes());
+      TraceCredit(s, cls, rsv, CONCALLOC_TRACE_ONLY(client.trace +) 0);
       r->older = s.free_records;  // for the next batch put here
       s.free_records = r;
     }
@@ -412,8 +446,10 @@ BatchRecord* TakeOldest(Shard& s, std::size_t cls, std::size_t want, std::size_t
   }
   // DEPOT-CREDIT: the shard's credit goes back with its batches.
   const std::size_t credit = s.credit.load(std::memory_order_relaxed);
-  if (*got + credit > 0) ReleaseBytes(n, *got + credit);
+  Rsv rsv{n};
+  if (*got + credit > 0) ReleaseBytes(rsv, *got + credit);
   s.credit.store(0, std::memory_order_relaxed);
+  TraceCredit(s, cls, rsv, trace::kNoCache);
   AddInto(g_retired, n);
   if (trimming && s.oldest == nullptr) {  // the shard is empty: its records too
     while (BatchRecord* r = s.free_records) {

@@ -53,6 +53,8 @@ enum Kind : std::uint8_t {
   kExit = 16,    // TRACE-EXIT:   cache t is torn down
   kStash = 17,   // TRACE-STASH:  the first n blocks of t's hand onto t's spare of class c
   kUnstash = 18, // TRACE-UNSTASH: the first n blocks of t's spare of class c to t's empty hand
+  kCredit = 19,  // TRACE-CREDIT:  shard (c, s)'s credit is now n bytes, and the section
+                 //                moved its part of the reservation by X (signed)
 };
 
 // A thread with no cache (the static path).
