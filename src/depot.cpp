@@ -138,13 +138,21 @@ void ReleaseBytes(Rsv& r, std::size_t bytes) {
   r.moved += static_cast<std::ptrdiff_t>(bytes);
 }
 
-// TRACE-CREDIT, at the end of a locked section of shard s (class cls):
-// its credit now, and how far the section moved its part of the reservation.
-void TraceCredit(Shard& s, std::size_t cls, const Rsv& r, std::uint16_t thread) {
-  CONCALLOC_TRACE_EVENT(trace::kCredit, thread, cls, static_cast<std::uint32_t>(&s - g_shards[cls]),
+// TRACE-CREDIT, at the end of a locked section of shard s (class cls),
+// for client (nullptr: none): its credit now, and how far the section moved
+// its part of the reservation.
+void TraceCredit(Shard& s, std::size_t cls, const Rsv& r, const DepotClient* client) {
+  CONCALLOC_TRACE_EVENT(trace::kCredit, client != nullptr ? client->trace : trace::kNoCache, cls,
+                        static_cast<std::uint32_t>(&s - g_shards[cls]),
                         s.credit.load(std::memory_order_relaxed), nullptr,
                         static_cast<std::uint32_t>(static_cast<std::int64_t>(r.moved)));
-  (void)s, (void)cls, (void)r, (void)thread;
+  (void)s, (void)cls, (void)r, (void)client;
+}
+
+// DEPOT-CREDIT, under shard s's lock: a batch's bytes that leave it (taken,
+// evicted) stay reserved, as its credit.
+void AddCredit(Shard& s, std::size_t bytes) {
+  s.credit.store(s.credit.load(std::memory_order_relaxed) + bytes, std::memory_order_relaxed);
 }
 
 // DEPOT-CREDIT, under shard s's lock: what passes two chunks goes back, so
@@ -209,7 +217,7 @@ void CollectCredits(const Shard* except, DepotCounts& n) noexcept {
       Rsv r{n};
       ReleaseBytes(r, credit);
       s.credit.store(0, std::memory_order_relaxed);
-      TraceCredit(s, static_cast<std::size_t>(&shards - g_shards), r, trace::kNoCache);
+      TraceCredit(s, static_cast<std::size_t>(&shards - g_shards), r, nullptr);
     }
   }
 }
@@ -321,8 +329,7 @@ bool DepotPut(std::size_t cls, Batch batch, DepotClient& client) noexcept {
             break;
           }
           old = UnlinkLocked(s, cls, old == s.oldest);
-          s.credit.store(s.credit.load(std::memory_order_relaxed) + BatchBytes(cls, old->batch.count),
-                         std::memory_order_relaxed);
+          AddCredit(s, BatchBytes(cls, old->batch.count));
           CONCALLOC_TRACE_EVENT(trace::kEvict, client.trace, cls, client.shard % kDepotShards,
                                 old->batch.count, UserOf(old->batch.head));
           Bump(n.batches_evicted, 1);
@@ -345,7 +352,7 @@ bool DepotPut(std::size_t cls, Batch batch, DepotClient& client) noexcept {
           s.free_records = record;
         }
         SettleCredit(s, r, budget);
-        TraceCredit(s, cls, r, CONCALLOC_TRACE_ONLY(client.trace +) 0);
+        TraceCredit(s, cls, r, &client);
       }
     }
     if (collect) {
@@ -387,12 +394,10 @@ Batch DepotTake(std::size_t cls, DepotClient& client) noexcept {
         if (!taken_once.exchange(true)) {
           CONCALLOC_TRACE_EVENT(trace::kTake, client.trace, cls, (client.shard + i) % kDepotShards,
                                 s.newest->batch.count, UserOf(s.newest->batch.head));
-          s.credit.store(s.credit.load(std::memory_order_relaxed) +
-                             BatchBytes(cls, s.newest->batch.count),
-                         std::memory_order_relaxed);
+          AddCredit(s, BatchBytes(cls, s.newest->batch.count));
           Rsv rsv{n};
           SettleCredit(s, rsv, DepotBudgetBytes());
-          TraceCredit(s, cls, rsv, CONCALLOC_TRACE_ONLY(client.trace +) 0);
+          TraceCredit(s, cls, rsv, &client);
           return s.newest->batch;
         }
       }
@@ -403,11 +408,10 @@ Batch DepotTake(std::size_t cls, DepotClient& client) noexcept {
       CONCALLOC_TRACE_EVENT(trace::kTake, client.trace, cls, (client.shard + i) % kDepotShards,
                             batch.count, UserOf(batch.head));
       // DEPOT-CREDIT: its bytes stay reserved, for the next batch put here.
-      s.credit.store(s.credit.load(std::memory_order_relaxed) + BatchBytes(cls, batch.count),
-                     std::memory_order_relaxed);
+      AddCredit(s, BatchBytes(cls, batch.count));
       Rsv rsv{n};
       SettleCredit(s, rsv, DepotBudgetBytes());
-      TraceCredit(s, cls, rsv, CONCALLOC_TRACE_ONLY(client.trace +) 0);
+      TraceCredit(s, cls, rsv, &client);
       r->older = s.free_records;  // for the next batch put here
       s.free_records = r;
     }
@@ -449,7 +453,7 @@ BatchRecord* TakeOldest(Shard& s, std::size_t cls, std::size_t want, std::size_t
   Rsv rsv{n};
   if (*got + credit > 0) ReleaseBytes(rsv, *got + credit);
   s.credit.store(0, std::memory_order_relaxed);
-  TraceCredit(s, cls, rsv, trace::kNoCache);
+  TraceCredit(s, cls, rsv, nullptr);
   AddInto(g_retired, n);
   if (trimming && s.oldest == nullptr) {  // the shard is empty: its records too
     while (BatchRecord* r = s.free_records) {

@@ -74,10 +74,16 @@ constexpr int kSpins = 64;
 
 void RenewInChild(Mutex& mutex) noexcept { mutex.m = PTHREAD_MUTEX_INITIALIZER; }
 
-Locked::Locked(Mutex& mutex, bool really, bool* contended) noexcept : held_(nullptr) {
+// What every lock does first (LIFE-4): the fork handlers registered, and in
+// a fork child's forking thread, the child's state renewed.
+void BeforeLock() noexcept {
   RegisterForkHandlers();
-  if (contended != nullptr) *contended = false;
   if (CONCALLOC_UNLIKELY(g_forking.load(std::memory_order_acquire))) DuringFork();
+}
+
+Locked::Locked(Mutex& mutex, bool really, bool* contended) noexcept : held_(nullptr) {
+  if (contended != nullptr) *contended = false;
+  BeforeLock();
   if (!really) return;
   held_ = &mutex.m;
   if (pthread_mutex_trylock(held_) == 0) return;
@@ -108,20 +114,23 @@ void AcquireWord(std::atomic<std::uint32_t>& w, bool* contended) noexcept {
   while (w.exchange(2, std::memory_order_acquire) != 0)
     platform::FutexWait(reinterpret_cast<const std::uint32_t*>(&w), 2);
 }
+
+void ReleaseWord(std::atomic<std::uint32_t>& w) noexcept {
+  if (w.exchange(0, std::memory_order_release) == 2)
+    platform::FutexWakeOne(reinterpret_cast<const std::uint32_t*>(&w));
+}
 }  // namespace
 
 WordLocked::WordLocked(WordLock& lock, bool really, bool* contended) noexcept : held_(nullptr) {
-  RegisterForkHandlers();
   *contended = false;
-  if (CONCALLOC_UNLIKELY(g_forking.load(std::memory_order_acquire))) DuringFork();
+  BeforeLock();
   if (!really) return;
   held_ = &lock;
   AcquireWord(lock.word, contended);
 }
 
 WordLocked::~WordLocked() {
-  if (held_ != nullptr && held_->word.exchange(0, std::memory_order_release) == 2)
-    platform::FutexWakeOne(reinterpret_cast<const std::uint32_t*>(&held_->word));
+  if (held_ != nullptr) ReleaseWord(held_->word);
 }
 
 void RenewInChild(WordLock& lock) noexcept { lock.word.store(0, std::memory_order_relaxed); }
@@ -130,8 +139,8 @@ void HoldForMutant(WordLock& lock, bool hold) noexcept {
   bool contended = false;
   if (hold)
     AcquireWord(lock.word, &contended);
-  else if (lock.word.exchange(0, std::memory_order_release) == 2)
-    platform::FutexWakeOne(reinterpret_cast<const std::uint32_t*>(&lock.word));
+  else
+    ReleaseWord(lock.word);
 }
 
 Locked::~Locked() {
