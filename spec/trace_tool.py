@@ -92,8 +92,6 @@ def prepare(trace_path, out_dir):
     hole = None  # TRACE-ORDER: the first hole; the events before it are replayed first
     with open(trace_path) as f:
         for line_no, line in enumerate(f, 1):
-            if hole is not None:
-                break
             if line.startswith("#"):
                 words = line.split()
                 if len(words) > 1 and words[1] == "class-sizes":
@@ -119,7 +117,7 @@ def prepare(trace_path, out_dir):
                 reject(line_no, w[0] if w else "?", "TRACE-FORMAT", f"cannot parse: {line.strip()}")
             if k == 0 and seq == expect:
                 hole = (line_no, seq)
-                continue
+                break
             if seq != expect:
                 reject(line_no, seq, "TRACE-ORDER",
                        f"sequence numbers must be consecutive: expected {expect}")
@@ -237,6 +235,8 @@ MUTATIONS = {
                        "credit", "INV-DEPOT-BOUND"),
     "hole": ("a step that never wrote its event (the process stopped), the events "
              "before it good", "TRACE-ORDER"),
+    "twice_then_hole": ("a PUSH twice, then a hole: the clause an event before the hole "
+                        "breaks is named, not the hole's", "INV-OWNERSHIP"),
     "garbled_line": ("a line that does not parse", "TRACE-FORMAT"),
 }
 
@@ -304,9 +304,14 @@ def mutate(what, in_path, out_path):
             sys.exit("trace_tool: no CREDIT moved the reservation")
         body[i][7] = "0"
         renumber = False
-    elif what == "hole":
-        w = body[first_from("PUSH")]
-        w[1:] = ["HOLE", "-", "0", "0", "0", "0x0", "0"]
+    elif what in ("hole", "twice_then_hole"):
+        i = first_from("PUSH")
+        if what == "twice_then_hole":  # a block freed twice, the process then dies
+            body.insert(i + 1, list(body[i]))
+            for k, w in enumerate(body):
+                w[0] = str(k)
+            i += 10
+        body[i][1:] = ["HOLE", "-", "0", "0", "0", "0x0", "0"]
         renumber = False
     elif what == "garbled_line":
         body[first_from("PUSH")][6] = "not-an-address"
