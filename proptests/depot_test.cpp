@@ -106,11 +106,11 @@ TEST(Depot, EmptyListTakesABatchBeforeTheBackend) {
   AnotherLiveCache other;
   std::thread([] { FreeAll(AllocN(4, 100)); }).join();  // exit: a batch of 4
   ASSERT_EQ(concalloc::GetGlobalStats().depot_blocks, 4u) << "DEPOT-EXIT";
-  const long taken = CountingBackend::allocs.load();
+  const long taken = CountingBackend::Taken();
   const std::uint64_t in0 = concalloc::GetThreadStats().depot_blocks_in;
   const std::uint64_t batches0 = concalloc::GetGlobalStats().batches_taken;
   std::vector<void*> v = AllocN(4, 100);
-  EXPECT_EQ(CountingBackend::allocs.load(), taken) << "DEPOT-REFILL: no backend call";
+  EXPECT_EQ(CountingBackend::Taken(), taken) << "DEPOT-REFILL: no backend call";
   EXPECT_EQ(concalloc::GetThreadStats().depot_blocks_in - in0, 4u) << "DEPOT-REFILL";
   EXPECT_EQ(concalloc::GetGlobalStats().batches_taken - batches0, 1u) << "DEPOT-REFILL: one batch";
   EXPECT_EQ(concalloc::GetGlobalStats().depot_blocks, 0u) << "DEPOT-REFILL";
@@ -661,10 +661,10 @@ RC_GTEST_PROP(Depot, ThreadScriptsConserveBlocks, ()) {
   const long live = static_cast<long>(leftovers.size());
   const long depot_blocks = static_cast<long>(concalloc::GetGlobalStats().depot_blocks);
   const long cached = static_cast<long>(concalloc::GetThreadStats().cached_blocks);
-  if (CountingBackend::allocs.load() != live + depot_blocks + cached + CountingBackend::frees.load())
-    RC_FAIL("INV-CONSERVE: taken " + std::to_string(CountingBackend::allocs.load()) + " != live " +
+  if (CountingBackend::Taken() != live + depot_blocks + cached + CountingBackend::Returned())
+    RC_FAIL("INV-CONSERVE: taken " + std::to_string(CountingBackend::Taken()) + " != live " +
             std::to_string(live) + " + depot " + std::to_string(depot_blocks) + " + returned " +
-            std::to_string(CountingBackend::frees.load()));
+            std::to_string(CountingBackend::Returned()));
   if (concalloc::GetGlobalStats().depot_bytes > budget) RC_FAIL("INV-DEPOT-BOUND");
   FreeAll(leftovers);
 }

@@ -60,7 +60,7 @@ void CheckAfterStep(const Model& m, const Sut& sut) {
   // INV-CONSERVE: taken from the backend = live + cached + in the depot +
   // returned. Other threads have exited, so the calling thread's cache is
   // the only one.
-  const long taken = CountingBackend::allocs.load(), returned = CountingBackend::frees.load();
+  const long taken = CountingBackend::Taken(), returned = CountingBackend::Returned();
   if (taken != static_cast<long>(m.live.size() + s.cached_blocks + g.depot_blocks) + returned)
     RC_FAIL("INV-CONSERVE: taken " + std::to_string(taken) + " != live " +
             std::to_string(m.live.size()) + " + cached " + std::to_string(s.cached_blocks) +

@@ -158,7 +158,22 @@ struct CountingBackend {
     frees.fetch_add(1);
     std::free(p);
   }
-  static long Outstanding() { return allocs.load() - frees.load(); }
+  // Blocks the library took from the backend and gave back, counted as
+  // blocks: with spans (HEAP-SPAN) a span's allocation is not a block, and
+  // each block carved from a span, or given back to one, counts once. `base`
+  // is the heap's counts when the scope began.
+  static inline GlobalStats base{};
+  static long Taken() {
+    const GlobalStats g = GetGlobalStats();
+    return allocs.load() - static_cast<long>(g.heap_spans_made - base.heap_spans_made) +
+           static_cast<long>(g.heap_blocks_taken - base.heap_blocks_taken);
+  }
+  static long Returned() {
+    const GlobalStats g = GetGlobalStats();
+    return frees.load() - static_cast<long>(g.heap_spans_returned - base.heap_spans_returned) +
+           static_cast<long>(g.heap_blocks_given - base.heap_blocks_given);
+  }
+  static long Outstanding() { return Taken() - Returned(); }
   // Blocks out of the backend that are not in the depot: live or in a cache.
   static long OutsideDepot() {
     return Outstanding() - static_cast<long>(GetGlobalStats().depot_blocks);
@@ -178,6 +193,7 @@ class ScopedCountingBackend {
     CountingBackend::frees = 0;
     CountingBackend::fail = false;
     CountingBackend::succeed = -1;
+    CountingBackend::base = GetGlobalStats();
     previous_ = SetBackend(&CountingBackend::kBackend);
   }
   ~ScopedCountingBackend() {

@@ -5,6 +5,7 @@
 #include "build_config.h"
 #include "checked.h"
 #include "depot.h"
+#include "heap.h"
 #include "thread_cache.h"
 
 namespace concalloc {
@@ -51,7 +52,8 @@ ValidationResult Validate() noexcept { return detail::ValidateCache(); }
 
 BuildInfo GetBuildInfo() noexcept {
   return {detail::kChecked, detail::MutantName(),
-          detail::san::kExactUsable || detail::san::ToolMode(), detail::kHardened};
+          detail::san::kExactUsable || detail::san::ToolMode(), detail::kHardened,
+          detail::kSpans && !detail::san::ToolMode()};
 }
 
 }  // namespace concalloc

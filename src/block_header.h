@@ -56,7 +56,10 @@ constexpr std::uint64_t kKindLarge = 0xFE;
 constexpr std::uint64_t kStateLive = 0x4C;    // 'L'
 constexpr std::uint64_t kStateCached = 0x43;  // 'C'
 constexpr std::uint64_t kStateFreed = 0x46;   // 'F': given to the backend
-static_assert(kKindAligned >= kNumClasses && kKindLarge >= kNumClasses,
+// HEAP-LINK: a class block free in its span (release builds).
+constexpr std::uint64_t kKindSpanFree = 0xFC;
+static_assert(kKindAligned >= kNumClasses && kKindLarge >= kNumClasses &&
+                  kKindSpanFree >= kNumClasses,
               "HDR-1: kinds never collide with class indexes");
 
 // A block is named by the caller's address (what Alloc returns), never by
@@ -106,6 +109,9 @@ constexpr bool kLinkInTag = !kChecked;
 constexpr bool kHardened =
     kLinkInTag && !san::kAsan && !san::kValgrind && CONCALLOC_HARDENED != 0;
 constexpr std::uint64_t kCachedMark = std::uint64_t{1} << 63;
+// HEAP-LINK: the tag of a class block free in its span, in release builds:
+// bit 63 set, as a cached block's (HARD-DOUBLE).
+constexpr std::uint64_t kSpanFreeTag = kCachedMark | kKindSpanFree;
 // The key of release links: per process (the secret, with bit 63 set); 0
 // when not hardened. A thread cache holds a copy (abi_v3::CacheFront::key),
 // which the fast paths use.

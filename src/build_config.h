@@ -124,6 +124,14 @@ enum Mutant : int {
                                // credit (DEPOT-CREDIT)
   kMutantCreditNone = 36,   // shards keep no credit: each batch reserves
                             // and releases its own bytes (DEPOT-CREDIT)
+  kMutantSpanLinkUnchecked = 37,  // a span's free list follows a block's
+                                  // link without checking its header (HEAP-LINK)
+  kMutantSpanCheckOff = 38,  // a block given back is not checked against its
+                             // span's record (HARD-SPAN)
+  kMutantSpanHoard = 39,    // empty spans never go back to the backend
+                            // (HEAP-RETURN)
+  kMutantHeapNoLock = 40,   // the spans are used without their class's lock
+                            // (HEAP-LOCK)
 };
 constexpr Mutant kMutant = static_cast<Mutant>(CONCALLOC_MUTANT);
 constexpr const char* MutantName() {
@@ -164,6 +172,10 @@ constexpr const char* MutantName() {
     case kMutantCreditLost: return "credit_lost";
     case kMutantCreditStranded: return "credit_stranded";
     case kMutantCreditNone: return "credit_none";
+    case kMutantSpanLinkUnchecked: return "span_link_unchecked";
+    case kMutantSpanCheckOff: return "span_check_off";
+    case kMutantSpanHoard: return "span_hoard";
+    case kMutantHeapNoLock: return "heap_no_lock";
     default: return "";
   }
 }

@@ -4,6 +4,7 @@
 
 #include "backend.h"
 #include "checked.h"
+#include "heap.h"
 #include "config.h"
 #include "lock.h"
 #include "platform.h"
@@ -251,7 +252,7 @@ void LinkNewestLocked(Shard& s, std::size_t cls, BatchRecord* r) {
 void FreeRecords(BatchRecord* r, std::size_t cls) noexcept {
   while (r != nullptr) {
     BatchRecord* next = r->older;
-    FreeChain(r->batch.head, r->batch.count, cls);
+    GiveChain(r->batch.head, r->batch.count, cls);
     DefaultBackend().free(r);
     r = next;
   }
@@ -259,16 +260,24 @@ void FreeRecords(BatchRecord* r, std::size_t cls) noexcept {
 
 }  // namespace
 
-std::uint32_t FreeChain(Block* h, std::uint32_t count, std::size_t cls) noexcept {
-  const Backend& backend = CurrentBackend();
+std::uint32_t GiveChain(Block* h, std::uint32_t count, std::size_t cls, bool drop_first) noexcept {
+  // HEAP-RETURN: in groups, one lock hold of the class's heap each.
+  constexpr std::uint32_t kGroup = 64;
+  Block* group[kGroup];
+  std::uint32_t n = 0;
   std::uint32_t k = 0;
   for (; k < count && h != nullptr; ++k) {
     Block* next = kChecked && kMutant != kMutantTrimUnverified ? CheckedToBackend(h, cls)
                                                                : LinkOf(h);  // CHK-WAF, HARD-LINK
-    backend.free(RawOf(h));
+    if (!drop_first || k != 0) group[n++] = h;  // MUT-1 lost_block drops one
+    if (n == kGroup) {
+      HeapGive(cls, group, n);
+      n = 0;
+    }
     h = next;
   }
-  return k;
+  HeapGive(cls, group, n);
+  return k - (drop_first && k > 0 ? 1 : 0);
 }
 
 std::size_t DepotBudgetBytes() noexcept { return g_depot_budget.Get(); }
@@ -542,6 +551,15 @@ GlobalStats DepotStats() noexcept {
   AddCountsOf(s, g_retired);
   s.blocks_trimmed = g_blocks_trimmed.load(std::memory_order_relaxed);
   AddLiveCounts(s);
+  const HeapCounts h = GetHeapCounts();  // HEAP-SPAN
+  s.heap_spans = h.spans;
+  s.heap_span_bytes = h.span_bytes;
+  s.heap_empty_spans = h.empty_spans;
+  s.heap_blocks_out = h.blocks_out;
+  s.heap_spans_made = h.spans_made;
+  s.heap_spans_returned = h.spans_returned;
+  s.heap_blocks_taken = h.blocks_taken;
+  s.heap_blocks_given = h.blocks_given;
   return s;
 }
 

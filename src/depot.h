@@ -113,9 +113,11 @@ GlobalStats DepotStats() noexcept;
 ValidationResult ValidateDepot() noexcept;
 
 
-// Gives the first count blocks of a chain of class cls to the backend
-// (checked builds verify each: CHK-LIST, CHK-WAF); returns how many it gave.
-std::uint32_t FreeChain(Block* head, std::uint32_t count, std::size_t cls) noexcept;
+// Gives the first count blocks of a chain of class cls to the heap
+// (HEAP-RETURN; checked builds verify each: CHK-LIST, CHK-WAF); returns
+// how many it gave. drop_first: MUT-1 lost_block only.
+std::uint32_t GiveChain(Block* head, std::uint32_t count, std::size_t cls,
+                        bool drop_first = false) noexcept;
 
 // The number of blocks in a chain that starts at head, at most limit + 1.
 std::uint32_t ChainLength(const Block* head, std::uint32_t limit) noexcept;

@@ -5,6 +5,7 @@
 #include <atomic>
 
 #include "build_config.h"
+#include "heap.h"
 #include "platform.h"
 
 namespace concalloc::detail {
@@ -27,6 +28,7 @@ void RenewChild() noexcept {
   g_renewed = true;
   RegistryAfterForkInChild();
   DepotAfterForkInChild();
+  HeapAfterForkInChild();
 }
 
 void PrepareFork() {

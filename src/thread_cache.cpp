@@ -11,6 +11,7 @@
 #include "backend.h"
 #include "config.h"
 #include "depot.h"
+#include "heap.h"
 #include "lock.h"
 
 namespace concalloc::detail {
@@ -147,7 +148,7 @@ constexpr std::size_t kQuietKeepBytes = 0;
 constexpr std::size_t kQuietHeapTrimBytes = 1024 * 1024;
 void QuietDepot(std::size_t caches_left) noexcept {
   if (caches_left > 1 || DepotBudgetBytes() == 0 || kMutant == kMutantNoQuiet) return;
-  const std::size_t given = DepotTrimTo(kQuietKeepBytes);
+  const std::size_t given = DepotTrimTo(kQuietKeepBytes) + HeapTrim();  // HEAP-RETURN
   if (given >= kQuietHeapTrimBytes && &CurrentBackend() == &DefaultBackend())
     platform::HeapTrim();
 }
@@ -159,7 +160,7 @@ void DrainBins(ThreadCache& tc, bool to_depot) noexcept;
 void GiveBackRefused(ThreadCache& tc, std::size_t cls, Batch batch) noexcept {
   CONCALLOC_TRACE_SEQ(seq);  // TRACE-ORDER: before the first free
   const std::uint32_t freed =
-      kMutant == kMutantTraceRefusedKept ? 0 : FreeChain(batch.head, batch.count, cls);
+      kMutant == kMutantTraceRefusedKept ? 0 : GiveChain(batch.head, batch.count, cls);
   CONCALLOC_TRACE_AT(seq, trace::kRefuse, tc.client.trace, cls, 0, freed, UserOf(batch.head));
   (void)freed;
   tc.backend_frees += batch.count;
@@ -244,23 +245,14 @@ ThreadCache* LiveCache() noexcept {
   return tc;
 }
 
-// FLUSH-1: list c's blocks to the backend.
+// FLUSH-1: list c's blocks to the heap (HEAP-RETURN).
 void FlushList(ThreadCache& tc, std::size_t c) noexcept {
-  const Backend& backend = CurrentBackend();
   // Walk count blocks exactly, so that a corrupt list cannot loop forever.
   const std::uint32_t count = tc.limit[c] - Room(tc, c);
-  Block* h = Head(tc, c);
   CONCALLOC_TRACE_SEQ(seq);  // TRACE-ORDER: before the first free
-  CONCALLOC_TRACE_ONLY(std::uint32_t freed = 0;)
-  for (std::uint32_t k = 0; k < count && h != nullptr; ++k) {
-    Block* next = kChecked ? CheckedToBackend(h, c) : LinkOf(h);  // CHK-WAF, HARD-LINK
-    if (kMutant != kMutantLostBlock || k != 0) {
-      backend.free(RawOf(h));
-      CONCALLOC_TRACE_ONLY(freed += 1;)
-    }
-    h = next;
-  }
+  const std::uint32_t freed = GiveChain(Head(tc, c), count, c, kMutant == kMutantLostBlock);
   CONCALLOC_TRACE_AT(seq, trace::kFlush, tc.client.trace, c, 0, freed, nullptr);
+  (void)freed;
   SetHead(tc, c, nullptr);
   SetRoom(tc, c, tc.limit[c]);
   tc.flushed[c] += count;
@@ -484,17 +476,12 @@ __attribute__((destructor)) void AtProcessExit() {
   DepotTrim();
 }
 
-// A live class block of `requested` bytes from the backend; nullptr when
-// the backend fails.
-Block* NewBlock(std::size_t requested, std::size_t cls, ThreadCache* tc) noexcept {
-  void* raw = CurrentBackend().alloc(kClassSize[cls]);
-  if (CONCALLOC_UNLIKELY(raw == nullptr)) return nullptr;
-  if (tc != nullptr) tc->backend_allocs += 1;
-  Block* h = BlockAtRaw(raw);
-  StoreHeader(h, cls, kStateLive, 0, requested);
-  if constexpr (kChecked) FillUser(h, UserBytes(cls), kFillLive);
-  san::BlockOut(HeaderAt(h), UserOf(h), requested, UserBytes(cls));  // SAN-LIVE
-  return h;
+// Makes b, a block of class cls fresh from the heap (HEAP-SPAN), live for a
+// request of `requested` bytes.
+void MakeLive(Block* b, std::size_t requested, std::size_t cls) noexcept {
+  StoreHeader(b, cls, kStateLive, 0, requested);
+  if constexpr (kChecked) FillUser(b, UserBytes(cls), kFillLive);
+  san::BlockOut(HeaderAt(b), UserOf(b), requested, UserBytes(cls));  // SAN-LIVE
 }
 
 // CACHE-FILL: how many blocks an empty list cls takes from the backend at a
@@ -519,22 +506,32 @@ std::uint32_t NextFillCount(ThreadCache& tc, std::size_t cls) noexcept {
   return ramp < n ? ramp : n;
 }
 
-// CACHE-FILL: puts up to n blocks from the backend on the empty list cls,
-// as cached blocks; false when the backend failed on the way. The miss's own
-// block is taken after them, so the block the thread goes on using lies
-// beyond these, not next to a block that another thread may still be using
-// (the demo saw two threads' blocks share a cache line when each miss took
-// one block).
-bool FillFromBackend(ThreadCache& tc, std::size_t cls, std::uint32_t n) noexcept {
-  for (std::uint32_t k = 0; k < n && Room(tc, cls) > 0; ++k) {
-    Block* b = NewBlock(UserBytes(cls), cls, &tc);
-    if (b == nullptr) return false;
-    LinkOnTop(tc, b, cls, tc.room[cls] - 1);
-    tc.filled[cls] += 1;
-    CONCALLOC_TRACE_EVENT(trace::kFill, tc.client.trace, cls, 0, 0, UserOf(b));
+// CACHE-FILL: n blocks of class cls from the heap (HEAP-SPAN, one lock
+// hold), the first n - 1 on the empty list cls as cached blocks, the last
+// returned live for a request of `requested` bytes; nullptr when the heap
+// got none. The miss's own block is the last carved, so the block the
+// thread goes on using lies beyond the list's, not next to a block that
+// another thread may still be using (the demo saw two threads' blocks share
+// a cache line when each miss took one block). Without a cache (tc null),
+// one block.
+Block* FillFromHeap(ThreadCache* tc, std::size_t cls, std::uint32_t n,
+                    std::size_t requested) noexcept {
+  Block* got[kMaxHeapTake];
+  const std::uint32_t k = HeapTake(cls, n, got);
+  if (CONCALLOC_UNLIKELY(k == 0)) return nullptr;
+  if (tc == nullptr) return MakeLive(got[0], requested, cls), got[0];
+  tc->backend_allocs += k;
+  for (std::uint32_t i = 0; i + 1 < k; ++i) {
+    Block* b = got[i];
+    MakeLive(b, UserBytes(cls), cls);
+    LinkOnTop(*tc, b, cls, tc->room[cls] - 1);
+    tc->filled[cls] += 1;
+    CONCALLOC_TRACE_EVENT(trace::kFill, tc->client.trace, cls, 0, 0, UserOf(b));
   }
-  return true;
+  MakeLive(got[k - 1], requested, cls);
+  return got[k - 1];
 }
+static_assert(kFillBytes / kClassSize[0] <= kMaxHeapTake, "CACHE-FILL: a fill is one HeapTake");
 
 // SAN-DIRECT: in tool mode every block is an aligned block (HDR-1) of
 // exactly the requested bytes (word: the requested size), whose header lies
@@ -622,17 +619,9 @@ void* AllocSmallBody(std::size_t size) noexcept(!kThrows) {
       return p;
     }
   }
-  // CACHE-FILL: the list's share first, then the miss's own block.
-  Block* h = tc == nullptr || FillFromBackend(*tc, cls, NextFillCount(*tc, cls) - 1)
-                 ? NewBlock(size, cls, tc)
-                 : nullptr;
-  if (CONCALLOC_UNLIKELY(h == nullptr)) {
-    // ALLOC-4, unless the fill got blocks before the backend failed.
-    if (tc == nullptr || Head(*tc, cls) == nullptr) return Fail(kThrows);
-    void* p = PopTop(*tc, cls, size);
-    RunInvariantWalk();
-    return p;
-  }
+  // CACHE-FILL: the list's share and the miss's own block.
+  Block* h = FillFromHeap(tc, cls, tc != nullptr ? NextFillCount(*tc, cls) : 1, size);
+  if (CONCALLOC_UNLIKELY(h == nullptr)) return Fail(kThrows);  // ALLOC-4
   CONCALLOC_TRACE_EVENT(trace::kNew, tc != nullptr ? tc->client.trace : trace::kNoCache, cls, 0,
                         0, UserOf(h));
   RunInvariantWalk();
@@ -706,11 +695,13 @@ void FreeBody(Block* h) noexcept {
     if constexpr (kChecked) StoreHeader(h, tag.kind, kStateFreed, 0, tag.word);
     CONCALLOC_TRACE_EVENT(trace::kBack, tc != nullptr ? tc->client.trace : trace::kNoCache,
                           tag.kind, 0, 0, UserOf(h));  // TRACE-ORDER: before the free
-    backend.free(RawOf(h));
+    HeapGive(tag.kind, &h, 1);  // HEAP-RETURN
     RunInvariantWalk();
     return;
   }
   // FREE-3: large and aligned blocks go straight back.
+  if (tag.kind == kKindSpanFree)  // HEAP-LINK's mark, in builds that do not stop it above
+    Die("HARD-DOUBLE", UserOf(h), "double free: the block is already free (in its span)");
   if (tc != nullptr) tc->backend_frees += 1;
   san::LiveBlockToBackend(UserOf(h));  // SAN-FREE
   if constexpr (kChecked) StoreHeader(h, tag.kind, kStateFreed, tag.aux, tag.word);
@@ -903,6 +894,7 @@ void TrimAll() noexcept {
   FlushCache();
   ReapOrphans(kReapAll);  // LIFE-6
   DepotTrim();  // DEPOT-TRIM
+  HeapTrim();   // HEAP-RETURN: the kept spans too
 }
 
 ThreadStats CacheStats() noexcept {
@@ -1063,7 +1055,11 @@ ValidationResult ValidateCache() noexcept {
     if (ValidationResult r = CheckInvStats(tc); !r) return r;
   }
   if (ValidationResult r = CheckInvRegistry(); !r) return r;
-  return ValidateDepot();
+  if (ValidationResult r = ValidateDepot(); !r) return r;
+  const void* address = nullptr;
+  if (const char* clause = CheckInvSpan(&address))
+    return {clause, address, "a span's record, its class's lists or its free list disagree"};
+  return kValid;
 }
 
 }  // namespace concalloc::detail

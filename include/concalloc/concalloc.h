@@ -126,6 +126,17 @@ struct GlobalStats {
   std::uint64_t lock_acquisitions; // depot shard locks taken
   std::uint64_t lock_contended;    // of those, found held by another thread
   std::uint64_t budget_rmws;       // atomic read-modify-writes of the depot's byte count
+  // HEAP-SPAN, HEAP-RETURN: the heap behind the caches (0 in ASan and
+  // memcheck builds, which keep one backend block per class block).
+  std::size_t heap_spans;          // spans held from the backend
+  std::size_t heap_span_bytes;     // their bytes
+  std::size_t heap_empty_spans;    // of those, kept empty (at most one per class)
+  std::size_t heap_blocks_out;     // blocks carved from them and not given back:
+                                   // live, cached or in the depot
+  std::uint64_t heap_spans_made;      // spans taken from the backend, ever
+  std::uint64_t heap_spans_returned;  // spans given back to it, ever
+  std::uint64_t heap_blocks_taken;    // blocks the caches took from spans, ever
+  std::uint64_t heap_blocks_given;    // blocks given back to spans, ever
 };
 CONCALLOC_API GlobalStats GetGlobalStats() noexcept;
 
@@ -149,6 +160,8 @@ struct BuildInfo {
                            // is the requested size
   bool hardened;           // HARD-LINK, HARD-DOUBLE: keyed links, double
                            // frees stopped (release builds by default)
+  bool spans;              // HEAP-SPAN: class blocks are carved from spans
+                           // (not in ASan and memcheck builds, nor tool mode)
 };
 CONCALLOC_API BuildInfo GetBuildInfo() noexcept;
 

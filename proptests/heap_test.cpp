@@ -1,0 +1,153 @@
+// The heap behind the caches (HEAP-*, HARD-SPAN, INV-SPAN in spec/SPEC.md);
+// each failure message names its clause. Builds without spans (ASan,
+// memcheck: kSpans false) check what those builds promise instead, one
+// backend block per class block, or report the test skipped.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include <concalloc/backend.h>
+#include <concalloc/concalloc.h>
+
+#include "heap.h"
+#include "test_support.h"
+
+namespace {
+
+using concalloc::detail::kClassSize;
+using concalloc::detail::kSpanRecordBytes;
+using concalloc::detail::SpanBytes;
+using concalloc::detail::SpanSlots;
+using concalloc::test::CountingBackend;
+using concalloc::test::ScopedCountingBackend;
+using concalloc::test::ScopedDepotBudget;
+
+std::uintptr_t Addr(const void* p) { return reinterpret_cast<std::uintptr_t>(p); }
+
+void ExpectValid(const char* where) {
+  const concalloc::ValidationResult r = concalloc::Validate();
+  EXPECT_TRUE(r) << where << ": " << (r.clause ? r.clause : "") << " " << (r.reason ? r.reason : "");
+}
+
+// HEAP-SPAN: a thread's blocks of one class, taken by its fills from a span
+// of its own, lie one class size apart, in the span's slots.
+TEST(Heap, BlocksOfAClassAreCarvedContiguouslyFromSpans) {
+  ScopedCountingBackend backend;
+  if (!concalloc::GetBuildInfo().spans) {
+    void* p = concalloc::Alloc(48);
+    EXPECT_GE(CountingBackend::allocs.load(), 1) << "HEAP-SPAN: without spans, a block each";
+    concalloc::Free(p);
+    return;
+  }
+  constexpr std::size_t kCls = 3;  // 64 bytes: Alloc(48)
+  std::thread([] {
+    std::vector<void*> blocks;
+    for (int k = 0; k < 200; ++k) blocks.push_back(concalloc::Alloc(48));
+    std::vector<std::uintptr_t> a;
+    for (void* p : blocks) a.push_back(Addr(p));
+    std::sort(a.begin(), a.end());
+    EXPECT_EQ(std::set<std::uintptr_t>(a.begin(), a.end()).size(), a.size())
+        << "ALLOC-5: distinct blocks";
+    std::size_t adjacent = 0;
+    for (std::size_t k = 1; k < a.size(); ++k) adjacent += a[k] - a[k - 1] == kClassSize[kCls];
+    // Every block lies in a slot: span start + record + header + i * size.
+    for (std::uintptr_t p : a) {
+      const std::uintptr_t offset = p % SpanBytes(kCls);
+      EXPECT_EQ((offset - kSpanRecordBytes - 16) % kClassSize[kCls], 0u)
+          << "HEAP-SPAN: a block at " << p << " is not in a slot of its span";
+    }
+    EXPECT_GE(adjacent, a.size() - 4) << "HEAP-SPAN: blocks carved one after the other";
+    ExpectValid("HEAP-SPAN");
+    for (void* p : blocks) concalloc::Free(p);
+  }).join();
+  ExpectValid("HEAP-SPAN");
+}
+
+// HEAP-RETURN, HEAP-MEMORY: blocks given back empty their spans, which go
+// back to the backend but one per class; Trim gives that one back too.
+TEST(Heap, AWhollyFreeSpanGoesBackAndTrimReturnsTheKeptOne) {
+  ScopedCountingBackend backend;
+  ScopedDepotBudget no_depot(0);
+  constexpr std::size_t kCls = 63;  // 2048 bytes: 31 a span
+  const std::size_t n = 4 * SpanSlots(kCls) + 5;
+  std::thread([n] {
+    std::vector<void*> blocks;
+    for (std::size_t k = 0; k < n; ++k) blocks.push_back(concalloc::Alloc(2000));
+    if (concalloc::GetBuildInfo().spans) {
+      const long spans = CountingBackend::allocs.load();
+      EXPECT_GE(spans, 5) << "HEAP-SPAN: " << n << " blocks of 2 KiB need 5 spans";
+      EXPECT_LE(spans, 6) << "HEAP-SPAN: " << n << " blocks of 2 KiB need 5 spans";
+    }
+    for (void* p : blocks) concalloc::Free(p);
+    concalloc::FlushThreadCache();
+    ExpectValid("HEAP-RETURN");
+  }).join();
+  EXPECT_EQ(CountingBackend::Outstanding(), 0) << "HEAP-RETURN: every block back (INV-CONSERVE)";
+  if (concalloc::GetBuildInfo().spans) {
+    const concalloc::GlobalStats g = concalloc::GetGlobalStats();
+    EXPECT_LE(g.heap_empty_spans, concalloc::detail::kNumClasses)
+        << "HEAP-RETURN: at most one empty span kept per class";
+    EXPECT_LE(CountingBackend::allocs.load() - CountingBackend::frees.load(), 1)
+        << "HEAP-RETURN: the emptied spans went back, but the one kept";
+  }
+  concalloc::Trim();
+  EXPECT_EQ(CountingBackend::allocs.load() - CountingBackend::frees.load(), 0)
+      << "HEAP-RETURN: Trim gives back the kept span";
+  EXPECT_EQ(concalloc::GetGlobalStats().heap_empty_spans, 0u) << "HEAP-RETURN: none kept";
+}
+
+// HEAP-LINK: a block free in its span whose header was overwritten (a write
+// after free that reached the heap) stops the next walk of its span's free
+// list, naming the clause and the block.
+TEST(Heap, AWriteToABlockFreeInItsSpanIsStopped) {
+  if (!concalloc::GetBuildInfo().spans) {
+    GTEST_SKIP() << "HEAP-LINK: no spans in this build (ASan, memcheck)";
+  }
+  EXPECT_DEATH(
+      {
+        ScopedDepotBudget no_depot(0);
+        void* keep = concalloc::Alloc(4000);  // keeps the span from emptying
+        void* p = concalloc::Alloc(4000);
+        void* q = concalloc::Alloc(4000);
+        concalloc::Free(p);
+        concalloc::Free(q);
+        concalloc::FlushThreadCache();  // both back in their span, on its free list
+        static_cast<std::uint64_t*>(p)[-2] = 7;  // the header, as a stray write would
+        (void)concalloc::Validate();              // walks the span's free list
+        concalloc::Free(keep);
+        std::_Exit(0);
+      },
+      "HEAP-LINK: .*")
+      << "HEAP-LINK: the write was not seen";
+}
+
+// HARD-SPAN: a pointer that looks like a class block but lies in no span
+// of the library's stops the process when it reaches the heap, instead of
+// having its "span" written to. (Checked builds stop it at Free:
+// CHK-FOREIGN.)
+TEST(Heap, AForeignBlockGivenBackIsStopped) {
+  if (!concalloc::GetBuildInfo().spans) {
+    GTEST_SKIP() << "HARD-SPAN: no spans in this build (ASan, memcheck)";
+  }
+  EXPECT_DEATH(
+      {
+        ScopedDepotBudget no_depot(0);
+        auto* fake = static_cast<unsigned char*>(std::aligned_alloc(65536, 65536));
+        std::memset(fake, 0, 65536);
+        std::uint64_t* user = reinterpret_cast<std::uint64_t*>(fake + 4096);
+        user[-2] = 3;  // a live class block's tag in a release build
+        concalloc::Free(user);
+        concalloc::FlushThreadCache();
+        std::_Exit(0);
+      },
+      concalloc::GetBuildInfo().checked ? "CHK-FOREIGN: .*" : "HARD-SPAN: .*")
+      << "HARD-SPAN: the foreign block was taken into a span";
+}
+
+}  // namespace

@@ -1,0 +1,357 @@
+#include "heap.h"
+
+#include <atomic>
+
+#include "backend.h"
+#include "checked.h"
+#include "lock.h"
+#include "platform.h"
+#include "trace.h"
+
+namespace concalloc::detail {
+namespace {
+
+// A span's record, at its start (HEAP-SPAN). With size = kClassSize[cls]
+// and slots = SpanSlots(cls), under its class's lock:
+//   INV-SPAN:  used + nfree + (end - bump) / size == slots, where used
+//              counts its blocks that are out (live, cached, in the depot)
+//              and nfree the blocks on its free list; from free, the links
+//              reach nullptr after exactly nfree blocks, each a slot of this
+//              span below bump, marked free (HEAP-LINK);
+//              listed (on its class's list) iff used > 0 and a slot is free
+//              (nfree > 0 or bump < end); a span with used == 0 is its
+//              class's kept span, with nfree == 0 and bump at the first
+//              slot, or is back with the backend; a full span is on no list
+//              (its blocks reach it);
+//   HARD-SPAN: check == SpanCheck(span, cls).
+// Checker: CheckInvSpan (VALIDATE-1).
+struct alignas(kSpanRecordBytes) Span {
+  Span* prev;
+  Span* next;
+  std::uint64_t check;
+  char* bump;  // the first slot never carved since the span was last empty
+  char* end;   // the end of the last slot
+  Block* free;
+  std::uint32_t used;
+  std::uint32_t nfree;
+  std::uint32_t cls;
+  bool listed;
+};
+static_assert(sizeof(Span) == kSpanRecordBytes, "HEAP-SPAN: a 64-byte record");
+
+// A class's spans, on a cache line of their own:
+//   INV-SPAN: from list, the spans with a free slot and a block out, each
+//   once, prev and next agreeing; kept: an empty span or nullptr.
+// Counts since the start: spans made and given back (spans_made -
+// spans_returned are held, the kept one included), blocks taken and given
+// (blocks_taken - blocks_given is the sum of used over its spans).
+struct alignas(64) ClassHeap {
+  WordLock lock;
+  Span* list;
+  Span* kept;
+  std::uint64_t spans_made, spans_returned, blocks_taken, blocks_given;
+};
+static_assert(sizeof(ClassHeap) == 64, "HEAP-LOCK: a class's heap is one cache line");
+CONCALLOC_LARGE_BSS ClassHeap g_heap[kNumClasses];  // 6 KiB, MALLOC-LEAN
+
+// HARD-SPAN: a span record's check, keyed by the process secret, so that
+// memory that was not made a span here is not taken for one.
+std::uint64_t SpanCheck(const Span* s, std::size_t cls) noexcept {
+  std::uint64_t x = (reinterpret_cast<std::uintptr_t>(s) ^ Secret()) + cls * 0x9E3779B97F4A7C15ull;
+  x ^= x >> 29;
+  x *= 0xBF58476D1CE4E5B9ull;
+  x ^= x >> 32;
+  return x;
+}
+
+char* FirstSlot(Span* s) noexcept { return reinterpret_cast<char*>(s) + kSpanRecordBytes; }
+
+Span* SpanOf(const Block* b, std::size_t cls) noexcept {
+  return reinterpret_cast<Span*>(reinterpret_cast<std::uintptr_t>(b) & ~(SpanBytes(cls) - 1));
+}
+
+// HEAP-LINK: a block on a span's free list. Its header says so (release
+// builds: the tag kSpanFreeTag, bit 63 set, so a second Free of it stops at
+// HARD-DOUBLE; checked builds: state freed, as CheckedToBackend left it),
+// and its word holds the next block of the list, keyed (release: XOR the
+// link key; checked: CHK-ENCODE, covered by the header's check).
+
+void MarkSpanFree(Block* b, std::size_t cls, const Block* next) noexcept {
+  if constexpr (kChecked) {
+    StoreHeader(b, cls, kStateFreed, 0, EncodeLink(next));
+  } else {
+    StoreWord(b, reinterpret_cast<std::uintptr_t>(next) ^ LinkKey());
+    StoreTag(b, kSpanFreeTag);
+  }
+}
+
+// The next block of a span's free list after b; HEAP-LINK: a header that
+// does not say "free in a span" or a link out of the span stops the process.
+Block* SpanFreeNext(Span* s, const Block* b, std::size_t cls) noexcept {
+  const Block* next;
+  if constexpr (kChecked) {
+    const Tag tag = ReadTag(b);
+    if (!tag.ok || tag.kind != cls || tag.state != kStateFreed)
+      Die("HEAP-LINK", UserOf(b), "a block free in its span was written to");
+    next = DecodeLink(tag.word);
+  } else {
+    if (LoadTag(b) != kSpanFreeTag && kMutant != kMutantSpanLinkUnchecked)
+      Die("HEAP-LINK", UserOf(b), "a block free in its span was written to");
+    next = reinterpret_cast<const Block*>(static_cast<std::uintptr_t>(LoadWord(b) ^ LinkKey()));
+  }
+  if (next != nullptr && (SpanOf(next, cls) != s ||
+                          reinterpret_cast<const char*>(next) >= s->bump + kHeaderSize))
+    Die("HEAP-LINK", UserOf(b), "a block free in its span links out of its span");
+  return const_cast<Block*>(next);
+}
+
+void Unlist(ClassHeap& h, Span* s) noexcept {
+  (s->prev != nullptr ? s->prev->next : h.list) = s->next;
+  if (s->next != nullptr) s->next->prev = s->prev;
+  s->prev = s->next = nullptr;
+  s->listed = false;
+}
+
+void List(ClassHeap& h, Span* s) noexcept {
+  s->prev = nullptr;
+  s->next = h.list;
+  if (h.list != nullptr) h.list->prev = s;
+  h.list = s;
+  s->listed = true;
+}
+
+// An empty span's slots, all free again, carved from the first.
+void Reset(Span* s) noexcept {
+  s->bump = FirstSlot(s);
+  s->free = nullptr;
+  s->nfree = 0;
+}
+
+Span* NewSpan(std::size_t cls) noexcept {
+  const std::size_t bytes = SpanBytes(cls);
+  auto* s = static_cast<Span*>(CurrentBackend().alloc_aligned(bytes, bytes));
+  if (s == nullptr) return nullptr;
+  s->prev = s->next = nullptr;
+  s->check = SpanCheck(s, cls);
+  Reset(s);
+  s->end = FirstSlot(s) + std::size_t{SpanSlots(cls)} * kClassSize[cls];
+  s->used = 0;
+  s->cls = static_cast<std::uint32_t>(cls);
+  s->listed = false;
+  return s;
+}
+
+bool Full(const Span* s) noexcept { return s->nfree == 0 && s->bump == s->end; }
+
+// Spans given back once the lock is released (DEPOT-NO-DEADLOCK: the
+// backend is never called under a lock of the library's).
+void GiveSpans(Span* s) noexcept {
+  while (s != nullptr) {
+    Span* next = s->next;
+    s->check = 0;
+    CurrentBackend().free(s);
+    s = next;
+  }
+}
+
+bool g_really_lock = kMutant != kMutantHeapNoLock;
+
+}  // namespace
+
+std::uint32_t HeapTake(std::size_t cls, std::uint32_t n, Block** out) noexcept {
+  if constexpr (!kSpans) {
+    std::uint32_t k = 0;
+    for (; k < n; ++k) {
+      void* raw = CurrentBackend().alloc(kClassSize[cls]);
+      if (raw == nullptr) break;
+      out[k] = BlockAtRaw(raw);
+    }
+    return k;
+  }
+  ClassHeap& h = g_heap[cls];
+  const std::size_t size = kClassSize[cls];
+  std::uint32_t got = 0;
+  Span* fresh = nullptr;
+  for (;;) {
+    {
+      bool contended;
+      WordLocked lock(h.lock, g_really_lock, &contended);
+      if (fresh != nullptr) {  // carved below, under this same hold
+        h.spans_made += 1;
+        List(h, fresh);
+      }
+      while (got < n) {
+        Span* s = h.list;
+        if (s == nullptr && h.kept != nullptr) {
+          s = h.kept;
+          h.kept = nullptr;
+          List(h, s);
+        }
+        if (s == nullptr) break;
+        std::uint32_t k = 0;
+        for (; got + k < n && s->free != nullptr; ++k) {
+          Block* b = s->free;
+          s->free = SpanFreeNext(s, b, cls);
+          s->nfree -= 1;
+          out[got + k] = b;
+        }
+        for (; got + k < n && s->bump != s->end; ++k) {  // carved in address order
+          out[got + k] = BlockAtRaw(s->bump);
+          s->bump += size;
+        }
+        s->used += k;
+        h.blocks_taken += k;
+        got += k;
+        if (Full(s)) Unlist(h, s);
+      }
+    }
+    if (got == n) return got;
+    // No span of the class has a free slot: a new one from the backend,
+    // with the lock released (DEPOT-NO-DEADLOCK).
+    fresh = NewSpan(cls);
+    if (fresh == nullptr) return got;
+  }
+}
+
+void HeapGive(std::size_t cls, Block* const* blocks, std::uint32_t n) noexcept {
+  if constexpr (!kSpans) {
+    for (std::uint32_t k = 0; k < n; ++k) CurrentBackend().free(RawOf(blocks[k]));
+    return;
+  }
+  if (n == 0) return;
+  ClassHeap& h = g_heap[cls];
+  Span* to_backend = nullptr;
+  {
+    bool contended;
+    WordLocked lock(h.lock, g_really_lock, &contended);
+    for (std::uint32_t k = 0; k < n; ++k) {
+      Block* b = blocks[k];
+      Span* s = SpanOf(b, cls);
+      // HARD-SPAN: the record must be this class's span's.
+      if (CONCALLOC_UNLIKELY(s->check != SpanCheck(s, cls) || s->used == 0) &&
+          kMutant != kMutantSpanCheckOff)
+        Die("HARD-SPAN", UserOf(b), "freed block is not in a span of its class");
+      const bool was_full = Full(s);
+      MarkSpanFree(b, cls, s->free);
+      s->free = b;
+      s->nfree += 1;
+      s->used -= 1;
+      h.blocks_given += 1;
+      if (s->used == 0) {  // HEAP-RETURN
+        if (!was_full) Unlist(h, s);
+        Reset(s);
+        if (h.kept == nullptr || kMutant == kMutantSpanHoard) {
+          h.kept = s;
+        } else {
+          h.spans_returned += 1;
+          s->next = to_backend;
+          to_backend = s;
+        }
+      } else if (was_full) {
+        List(h, s);
+      }
+    }
+  }
+  GiveSpans(to_backend);
+}
+
+std::size_t HeapTrim() noexcept {
+  if constexpr (!kSpans) return 0;
+  std::size_t bytes = 0;
+  for (std::size_t c = 0; c < kNumClasses; ++c) {
+    ClassHeap& h = g_heap[c];
+    Span* s;
+    {
+      bool contended;
+      WordLocked lock(h.lock, g_really_lock, &contended);
+      s = h.kept;
+      h.kept = nullptr;
+      if (s != nullptr) h.spans_returned += 1;
+    }
+    if (s != nullptr) {
+      s->next = nullptr;
+      bytes += SpanBytes(c);
+      GiveSpans(s);
+    }
+  }
+  return bytes;
+}
+
+HeapCounts GetHeapCounts() noexcept {
+  HeapCounts counts{};
+  for (std::size_t c = 0; c < kNumClasses; ++c) {
+    ClassHeap& h = g_heap[c];
+    bool contended;
+    WordLocked lock(h.lock, true, &contended);
+    const std::size_t spans = h.spans_made - h.spans_returned;
+    counts.spans += spans;
+    counts.span_bytes += spans * SpanBytes(c);
+    counts.empty_spans += h.kept != nullptr;
+    counts.blocks_out += h.blocks_taken - h.blocks_given;
+    counts.spans_made += h.spans_made;
+    counts.spans_returned += h.spans_returned;
+    counts.blocks_taken += h.blocks_taken;
+    counts.blocks_given += h.blocks_given;
+  }
+  return counts;
+}
+
+const char* CheckInvSpan(const void** address) noexcept {
+  if constexpr (!kSpans) return nullptr;
+  for (std::size_t c = 0; c < kNumClasses; ++c) {
+    ClassHeap& h = g_heap[c];
+    bool contended;
+    WordLocked lock(h.lock, true, &contended);
+    const std::size_t size = kClassSize[c];
+    const Span* prev = nullptr;
+    std::size_t listed = 0;
+    for (Span* s = h.list;; s = s->next) {
+      const bool kept = s == nullptr;
+      if (kept) {
+        s = h.kept;
+        if (s == nullptr) break;
+      }
+      *address = s;
+      if (s->check != SpanCheck(s, c)) return "HARD-SPAN";
+      if (!kept && (s->prev != prev || !s->listed || s->used == 0 || Full(s)))
+        return "INV-SPAN";
+      if (kept && (s->used != 0 || s->nfree != 0 || s->bump != FirstSlot(s) || s->listed))
+        return "INV-SPAN";
+      if (s->bump < FirstSlot(s) || s->bump > s->end ||
+          (s->bump - FirstSlot(s)) % size != 0)
+        return "INV-SPAN";
+      const std::size_t untouched = static_cast<std::size_t>(s->end - s->bump) / size;
+      if (std::size_t{s->used} + s->nfree + untouched != SpanSlots(c)) return "INV-SPAN";
+      std::uint32_t k = 0;
+      for (const Block* b = s->free; b != nullptr; ++k) {
+        if (k >= s->nfree) return "INV-SPAN";
+        const char* raw = static_cast<const char*>(RawOf(const_cast<Block*>(b)));
+        if (SpanOf(b, c) != s || raw < FirstSlot(s) || raw >= s->bump ||
+            (raw - FirstSlot(s)) % size != 0)
+          return "INV-SPAN";
+        b = SpanFreeNext(s, b, c);
+      }
+      if (k != s->nfree) return "INV-SPAN";
+      if (kept) break;
+      prev = s;
+      listed += 1;
+      if (listed > h.spans_made - h.spans_returned) return "INV-SPAN";  // a cycle
+    }
+  }
+  *address = nullptr;
+  return nullptr;
+}
+
+void HeapAfterForkInChild() noexcept {
+  for (ClassHeap& h : g_heap) {
+    if (IsHeld(h.lock)) {
+      h.list = nullptr;
+      h.kept = nullptr;
+      h.spans_returned = h.spans_made;
+      h.blocks_given = h.blocks_taken;
+    }
+    RenewInChild(h.lock);
+  }
+}
+
+}  // namespace concalloc::detail
