@@ -390,8 +390,8 @@ TEST(Validate, ReportsACorruptTagWithItsAddress) {
   void* p = concalloc::Alloc(64);
   concalloc::Free(p);
   ExpectValid("VALIDATE-1 before");
-  auto* header = static_cast<std::uint64_t*>(p) - 2;
-  const std::uint64_t saved = concalloc::test::PeekWord(&header[0]);
+  auto* tag = static_cast<std::uint64_t*>(p) - 1;  // HDR-1: the word below the caller's bytes
+  const std::uint64_t saved = concalloc::test::PeekWord(tag);
   // A stray write into a cached header: checked builds check the class and
   // state bits (HDR-2); hardened release builds keep only the link there,
   // whose bit 63 says "cached" (HARD-DOUBLE); other release builds (memcheck,
@@ -400,12 +400,12 @@ TEST(Validate, ReportsACorruptTagWithItsAddress) {
   const concalloc::BuildInfo info = concalloc::GetBuildInfo();
   const bool tag_kept = info.checked || info.hardened;
   const std::uint64_t stray = info.checked ? 0x7F : std::uint64_t{1} << 63;
-  concalloc::test::PokeWord(&header[0], saved ^ stray);
+  concalloc::test::PokeWord(tag, saved ^ stray);
   const concalloc::ValidationResult r = concalloc::Validate();
   ASSERT_FALSE(r) << "VALIDATE-1";
   EXPECT_STREQ(r.clause, tag_kept ? "INV-TAG" : "INV-LIST") << "VALIDATE-1";
   EXPECT_EQ(r.address, p) << "VALIDATE-1: a block is named by the pointer Alloc returned";
-  concalloc::test::PokeWord(&header[0], saved);
+  concalloc::test::PokeWord(tag, saved);
   ExpectValid("VALIDATE-1 after repair");
 }
 
@@ -415,9 +415,9 @@ TEST(Validate, ReportsABrokenListLink) {
   void* q = concalloc::Alloc(64);
   concalloc::Free(p);
   concalloc::Free(q);  // q -> p
-  // HDR-1: the link is the header's word in checked builds, its tag in
-  // release builds.
-  const int link = concalloc::GetBuildInfo().checked ? 1 : 0;
+  // HDR-1: the link is the header's word (below the tag) in checked builds,
+  // its tag (right below the caller's bytes) in release builds.
+  const int link = concalloc::GetBuildInfo().checked ? 0 : 1;
   auto* header = static_cast<std::uint64_t*>(q) - 2;
   const std::uint64_t saved = concalloc::test::PeekWord(&header[link]);
   concalloc::test::PokeWord(&header[link], saved ^ 0x8);  // misaligns the link
@@ -529,11 +529,11 @@ TEST(Inline, OnlyReleaseBuildsPublishTheCache) {
   concalloc::Free(concalloc::Alloc(16));  // the thread's cache is live
   const concalloc::BuildInfo info = concalloc::GetBuildInfo();
   const bool release = !info.checked && !info.exact_usable_size;
-  EXPECT_EQ(concalloc::abi_v3::tl_front != nullptr, release)
+  EXPECT_EQ(concalloc::abi_v4::tl_front != nullptr, release)
       << "INLINE-2: checked " << info.checked << ", exact usable size "
       << info.exact_usable_size;
   std::thread([] {
-    EXPECT_EQ(concalloc::abi_v3::tl_front, nullptr) << "INLINE-2: a new thread has no cache yet";
+    EXPECT_EQ(concalloc::abi_v4::tl_front, nullptr) << "INLINE-2: a new thread has no cache yet";
   }).join();
 }
 
@@ -549,15 +549,15 @@ TEST(Validate, ReportsAPopNotCounted) {
     const std::uint64_t hits0 = concalloc::GetThreadStats().alloc_hits;
     while (concalloc::GetThreadStats().alloc_hits == hits0 && blocks.size() < 16)
       blocks.push_back(concalloc::Alloc(10));
-    concalloc::abi_v3::CacheFront* front = concalloc::abi_v3::tl_front;
+    concalloc::abi_v4::CacheFront* front = concalloc::abi_v4::tl_front;
     const concalloc::BuildInfo info = concalloc::GetBuildInfo();
     if (front == nullptr) {
       EXPECT_TRUE(info.checked || info.exact_usable_size) << "INLINE-2: release publishes";
     } else {
       ASSERT_EQ(concalloc::GetThreadStats().frees_cached, 0u) << "STATS-1: nothing pushed yet";
       ExpectValid("VALIDATE-1 before");
-      const std::size_t cls = concalloc::abi_v3::ClassOfSize(10);
-      const std::uint64_t one_pop = std::uint64_t{1} << concalloc::abi_v3::kRoomBits;
+      const std::size_t cls = concalloc::abi_v4::ClassOfSize(10);
+      const std::uint64_t one_pop = std::uint64_t{1} << concalloc::abi_v4::kRoomBits;
       const std::uint64_t word = concalloc::test::PeekWord(&front->room[cls]);
       ASSERT_GE(word, one_pop) << "INLINE-3: the pop is counted in the room word";
       concalloc::test::PokeWord(&front->room[cls], word - one_pop);

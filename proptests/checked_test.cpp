@@ -89,16 +89,18 @@ TEST_F(Checked, InlineCallersGetTheChecks) {
 TEST_F(Checked, CorruptListIsReported) {
   auto* p = static_cast<unsigned char*>(concalloc::Alloc(64));
   concalloc::Free(p);
-  auto* header = reinterpret_cast<std::uint64_t*>(p) - 2;
+  // HDR-1: the tag right below the caller's bytes, the word below it.
+  auto* tag = reinterpret_cast<std::uint64_t*>(p) - 1;
+  auto* word = reinterpret_cast<std::uint64_t*>(p) - 2;
   using concalloc::test::PeekWord;
   using concalloc::test::PokeWord;
-  const std::uint64_t saved = PeekWord(&header[0]);
-  PokeWord(&header[0], 0);
+  const std::uint64_t saved = PeekWord(tag);
+  PokeWord(tag, 0);
   EXPECT_DEATH(concalloc::Alloc(64), Diag("CHK-LIST", p)) << "CHK-LIST: tag overwritten";
-  PokeWord(&header[0], saved);
-  PokeWord(&header[1], PeekWord(&header[1]) ^ 0x4);
+  PokeWord(tag, saved);
+  PokeWord(word, PeekWord(word) ^ 0x4);
   EXPECT_DEATH(concalloc::Alloc(64), Diag("CHK-LIST", p)) << "CHK-LIST: link overwritten";
-  PokeWord(&header[1], PeekWord(&header[1]) ^ 0x4);
+  PokeWord(word, PeekWord(word) ^ 0x4);
 }
 
 // HDR-2, CHK-FOREIGN: the tag's integrity check covers every bit of the
@@ -227,15 +229,15 @@ TEST_F(Checked, TagsAndLinksAreEncoded) {
   void* b = concalloc::Alloc(64);
   concalloc::Free(a);
   concalloc::Free(b);  // b -> a
-  const auto* hb = static_cast<const std::uint64_t*>(b) - 2;
+  const auto* hb = static_cast<const std::uint64_t*>(b) - 2;  // HDR-1: word, then tag
   const auto a_link = reinterpret_cast<std::uintptr_t>(a);  // links name caller pointers
   if (concalloc::test::kAsan)
-    EXPECT_EQ(concalloc::test::PeekWord(&hb[1]), a_link)
+    EXPECT_EQ(concalloc::test::PeekWord(&hb[0]), a_link)
         << "CHK-ENCODE, SAN-LEAK: under ASan the link is in the clear, for LeakSanitizer";
   else
-    EXPECT_NE(concalloc::test::PeekWord(&hb[1]), a_link)
+    EXPECT_NE(concalloc::test::PeekWord(&hb[0]), a_link)
         << "CHK-ENCODE: the link is not stored in the clear";
-  EXPECT_GE(concalloc::test::PeekWord(&hb[0]), 96u)
+  EXPECT_GE(concalloc::test::PeekWord(&hb[1]), 96u)
       << "CHK-ENCODE: the tag is not the bare class index";
   EXPECT_EQ(concalloc::Alloc(64), b);
   EXPECT_EQ(concalloc::Alloc(64), a) << "CHK-ENCODE: the link decodes";

@@ -77,11 +77,11 @@ int ForgedLink() {
   do_free(p);
   do_free(q);  // the list: q, then p
   // The attacker's 8 bytes over q's link: in release builds a cached
-  // block's link is the first word of its header (HDR-1), 16 bytes below
-  // the pointer; a plain address, as an attacker without the key writes it.
+  // block's link is its tag (HDR-1), the 8 bytes right below the pointer;
+  // a plain address, as an attacker without the key writes it.
   void* forged = g_target + 32;
   std::uint64_t word = reinterpret_cast<std::uintptr_t>(forged);
-  std::memcpy(static_cast<unsigned char*>(q) - 16, &word, sizeof word);
+  std::memcpy(static_cast<unsigned char*>(q) - 8, &word, sizeof word);
   void* first = do_malloc(48);
   void* second = do_malloc(48);
   if (second == forged) return NotStopped("malloc returned the forged address");

@@ -21,7 +21,6 @@
 namespace {
 
 using concalloc::detail::kClassSize;
-using concalloc::detail::kSpanRecordBytes;
 using concalloc::detail::SpanBytes;
 using concalloc::detail::SpanSlots;
 using concalloc::test::CountingBackend;
@@ -59,7 +58,9 @@ TEST(Heap, BlocksOfAClassAreCarvedContiguouslyFromSpans) {
     // Every block lies in a slot: span start + record + header + i * size.
     for (std::uintptr_t p : a) {
       const std::uintptr_t offset = p % SpanBytes(kCls);
-      EXPECT_EQ((offset - kSpanRecordBytes - 16) % kClassSize[kCls], 0u)
+      // HDR-1, HEAP-SPAN: the first slot's caller bytes 16-aligned after the
+      // 64-byte record, whatever this build's header.
+      EXPECT_EQ((offset - 64 - 16) % kClassSize[kCls], 0u)
           << "HEAP-SPAN: a block at " << p << " is not in a slot of its span";
     }
     EXPECT_GE(adjacent, a.size() - 4) << "HEAP-SPAN: blocks carved one after the other";
@@ -118,7 +119,7 @@ TEST(Heap, AWriteToABlockFreeInItsSpanIsStopped) {
         concalloc::Free(p);
         concalloc::Free(q);
         concalloc::FlushThreadCache();  // both back in their span, on its free list
-        static_cast<std::uint64_t*>(p)[-2] = 7;  // the header, as a stray write would
+        static_cast<std::uint64_t*>(p)[-1] = 7;  // the tag (HDR-1), as a stray write would
         (void)concalloc::Validate();              // walks the span's free list
         concalloc::Free(keep);
         std::_Exit(0);
@@ -141,7 +142,7 @@ TEST(Heap, AForeignBlockGivenBackIsStopped) {
         auto* fake = static_cast<unsigned char*>(std::aligned_alloc(65536, 65536));
         std::memset(fake, 0, 65536);
         std::uint64_t* user = reinterpret_cast<std::uint64_t*>(fake + 4096);
-        user[-2] = 3;  // a live class block's tag in a release build
+        user[-1] = 3;  // a live class block's tag (HDR-1) in a release build
         concalloc::Free(user);
         concalloc::FlushThreadCache();
         std::_Exit(0);

@@ -85,7 +85,7 @@ void CheckAllocCounted(const concalloc::ThreadStats& before, const concalloc::Th
   if (!HasCache(after)) return;
   const std::uint64_t hits = after.alloc_hits - before.alloc_hits;
   const std::uint64_t misses = after.alloc_misses - before.alloc_misses;
-  if (size <= concalloc::abi_v3::kMaxSmallSize && (hits > 1 || misses > 1 || hits + misses == 0))
+  if (size + concalloc::GetBuildInfo().header_bytes <= 8192 && (hits > 1 || misses > 1 || hits + misses == 0))
     RC_FAIL("INV-STATS: an Alloc of a class block counted " + std::to_string(hits) +
             " hits and " + std::to_string(misses) + " misses");
   if (after.frees_cached != before.frees_cached)

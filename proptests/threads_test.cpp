@@ -126,7 +126,7 @@ struct AfterTeardown {
 };
 void LateDestructor(void* arg) {
   auto* report = static_cast<AfterTeardown*>(arg);
-  report->front_cleared = concalloc::abi_v3::tl_front == nullptr;
+  report->front_cleared = concalloc::abi_v4::tl_front == nullptr;
   void* p = concalloc::Alloc(64);
   report->alloc_ok = p != nullptr && concalloc::UsableSize(p) >= 64;
   concalloc::Free(p);

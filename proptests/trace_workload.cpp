@@ -88,8 +88,8 @@ int main(int argc, char** argv) {
   // most of them).
   {
     std::vector<void*> blocks;
-    for (std::size_t size : concalloc::abi_v3::kClassSize)
-      blocks.push_back(concalloc::Alloc(size - concalloc::abi_v3::kHeaderSize));
+    for (std::size_t size : concalloc::abi_v4::kClassSize)
+      blocks.push_back(concalloc::Alloc(size - concalloc::GetBuildInfo().header_bytes));
     for (void* p : blocks) concalloc::Free(p);
   }
   // DEPOT-BUDGET's refusals, for certain (they are rare in the threads'

@@ -1,4 +1,4 @@
-// HDR-1, HDR-2: the 16-byte header in front of every block.
+// HDR-1, HDR-2: the header in front of every block.
 #ifndef CONCALLOC_SRC_BLOCK_HEADER_H
 #define CONCALLOC_SRC_BLOCK_HEADER_H
 
@@ -12,7 +12,12 @@
 
 namespace concalloc::detail {
 
-// Layout (HDR-1), two 64-bit words in front of the caller's bytes:
+// Layout (HDR-1): the tag is the 64-bit word right below the caller's bytes;
+// the word below it is the block's own in large and aligned blocks, and in
+// every block of checked builds and of builds for ASan and memcheck
+// (kBlockHeader 16); a release build's class block (kShortHeader: one word,
+// kBlockHeader 8) does not have it: those 8 bytes are the end of the slot
+// before it in the span (HEAP-SPAN), and nothing here reads or writes them.
 //   tag   bits 0-7   kind: the class index 0..95, kKindLarge or kKindAligned
 //         bits 8-15  aux: for kKindAligned, log2 of the offset from the
 //                    backend's block to the caller's pointer
@@ -28,8 +33,8 @@ namespace concalloc::detail {
 //         its list, that block's caller address XORed with the secret
 //         (CHK-ENCODE);
 //         large or aligned block: its usable size; live class block: its
-//         requested size in checked and tool builds (SAN-USABLE), else
-//         whatever it held (release Alloc skips the store).
+//         requested size in checked and tool builds (SAN-USABLE); not there
+//         in release class blocks.
 // In checked builds the two words change together (StoreHeader), and every
 // reader checks them together (ReadTag): a change to any bit of either is
 // seen, unless it happens to keep the 40-bit check right (odds of 2^-40 for
@@ -46,10 +51,10 @@ namespace concalloc::detail {
 // (HARD-LINK). CONCALLOC_HARDENED=OFF: key 0, no checks (the links in
 // clear; what a double free does is then undefined, as in the original).
 struct BlockHeader {
-  std::uint64_t tag;
   std::uint64_t word;
+  std::uint64_t tag;
 };
-static_assert(sizeof(BlockHeader) == kHeaderSize, "HDR-1: 16-byte header");
+static_assert(sizeof(BlockHeader) == kLargeHeader, "HDR-1: two words at most");
 
 constexpr std::uint64_t kKindAligned = 0xFD;
 constexpr std::uint64_t kKindLarge = 0xFE;
@@ -68,11 +73,14 @@ static_assert(kKindAligned >= kNumClasses && kKindLarge >= kNumClasses &&
 // very pointers they return and take, with no offset arithmetic. Block is
 // incomplete on purpose: a Block* is never dereferenced, only passed to the
 // accessors below, and must not reach the backend (RawOf gives its address).
-// It is the public abi_v3::Block, which inline callers pop and push (INLINE-1).
-using Block = abi_v3::Block;
+// It is the public abi_v4::Block, which inline callers pop and push (INLINE-1).
+using Block = abi_v4::Block;
 
+// The two words below b (the first of which a release class block does not
+// own: only large and aligned blocks, and blocks of builds with the long
+// header, use it).
 CONCALLOC_ALWAYS_INLINE BlockHeader* HeaderAt(const Block* b) noexcept {
-  return reinterpret_cast<BlockHeader*>(reinterpret_cast<std::uintptr_t>(b) - kHeaderSize);
+  return reinterpret_cast<BlockHeader*>(reinterpret_cast<std::uintptr_t>(b) - kLargeHeader);
 }
 // The block whose caller's pointer is p.
 CONCALLOC_ALWAYS_INLINE Block* BlockOf(const void* p) noexcept {
@@ -80,10 +88,18 @@ CONCALLOC_ALWAYS_INLINE Block* BlockOf(const void* p) noexcept {
 }
 CONCALLOC_ALWAYS_INLINE void* UserOf(Block* b) noexcept { return b; }
 CONCALLOC_ALWAYS_INLINE const void* UserOf(const Block* b) noexcept { return b; }
-// Class and large blocks: the backend's allocation starts at the header.
+// Large blocks (and class blocks in builds without spans): the backend's
+// allocation starts at the header's two words.
 CONCALLOC_ALWAYS_INLINE void* RawOf(Block* b) noexcept { return HeaderAt(b); }
 CONCALLOC_ALWAYS_INLINE Block* BlockAtRaw(void* raw) noexcept {
-  return reinterpret_cast<Block*>(static_cast<char*>(raw) + kHeaderSize);
+  return reinterpret_cast<Block*>(static_cast<char*>(raw) + kLargeHeader);
+}
+// A class block's slot in its span (HEAP-SPAN) starts at its header.
+CONCALLOC_ALWAYS_INLINE char* SlotOf(const Block* b) noexcept {
+  return reinterpret_cast<char*>(const_cast<Block*>(b)) - kBlockHeader;
+}
+CONCALLOC_ALWAYS_INLINE Block* BlockAtSlot(char* slot) noexcept {
+  return reinterpret_cast<Block*>(slot + kBlockHeader);
 }
 
 // Every access to a header goes through these (SAN-META): headers are
@@ -113,7 +129,7 @@ constexpr std::uint64_t kCachedMark = std::uint64_t{1} << 63;
 // bit 63 set, as a cached block's (HARD-DOUBLE).
 constexpr std::uint64_t kSpanFreeTag = kCachedMark | kKindSpanFree;
 // The key of release links: per process (the secret, with bit 63 set); 0
-// when not hardened. A thread cache holds a copy (abi_v3::CacheFront::key),
+// when not hardened. A thread cache holds a copy (abi_v4::CacheFront::key),
 // which the fast paths use.
 CONCALLOC_ALWAYS_INLINE std::uint64_t LinkKey() noexcept {
   if constexpr (kHardened) return Secret() | kCachedMark;
@@ -151,12 +167,12 @@ CONCALLOC_ALWAYS_INLINE std::uint64_t HeaderCheck(std::uint64_t low, std::uint64
   return x >> 24;
 }
 
-// Writes a whole header: the word, then the tag (with its check, in checked
-// builds). Release builds store the tag as kind | aux << 8 (the state is
-// not kept).
+// Writes a whole header: the word (unless b is a class block with the short
+// header, which has none), then the tag (with its check, in checked builds).
+// Release builds store the tag as kind | aux << 8 (the state is not kept).
 CONCALLOC_ALWAYS_INLINE void StoreHeader(Block* b, std::uint64_t kind, std::uint64_t state,
                                          std::uint64_t aux, std::uint64_t word) noexcept {
-  StoreWord(b, word);
+  if (!kShortHeader || kind >= kNumClasses) StoreWord(b, word);
   const std::uint64_t low = kind | aux << 8;
   if constexpr (kChecked) {
     const std::uint64_t low24 = low | state << 16;
@@ -198,13 +214,26 @@ CONCALLOC_ALWAYS_INLINE void SetLink(Block* b, std::size_t cls, const Block* nex
 // DEPOT-SEGMENT: a chain of cached blocks (a spare, a depot batch) is made
 // of segments, each a run linked as on a list (a spill is one). In builds
 // that keep a cached block's link in its tag (all but checked builds), a
-// segment's first block's word holds its last block and its count:
+// segment's first block's mark word (SegmentWord: its first caller word
+// where the header is one word; its header's word in builds for ASan and
+// memcheck, where the caller's bytes of a cached block are the tool's)
+// holds its last block and its count:
 //   word == (last | count << 48) ^ LinkKey(),  1 <= count <= kMaxSegment,
 // or LinkKey() alone (count 0) when its end is not known (a drained list);
 // so a chain is cut at a segment's end without walking the segment. Checked
 // builds keep the link in the word, know no segment, and walk.
 constexpr bool kSegments = !kChecked;
 constexpr std::uint32_t kMaxSegment = 0x7FFF;
+CONCALLOC_ALWAYS_INLINE std::uint64_t LoadSegmentWord(const Block* b) noexcept {
+  if constexpr (kShortHeader) return *reinterpret_cast<const std::uint64_t*>(b);
+  return LoadWord(b);
+}
+CONCALLOC_ALWAYS_INLINE void StoreSegmentWord(Block* b, std::uint64_t v) noexcept {
+  if constexpr (kShortHeader)
+    *reinterpret_cast<std::uint64_t*>(b) = v;
+  else
+    StoreWord(b, v);
+}
 struct Segment {
   Block* last;          // nullptr: not known
   std::uint32_t count;  // 0: not known
@@ -213,7 +242,7 @@ CONCALLOC_ALWAYS_INLINE void MarkSegment(Block* first, const Block* last,
                                          std::uint32_t count) noexcept {
   if constexpr (kSegments) {
     const std::uint64_t known = count >= 1 && count <= kMaxSegment && last != nullptr;
-    StoreWord(first, ((known ? reinterpret_cast<std::uintptr_t>(last) : 0) |
+    StoreSegmentWord(first, ((known ? reinterpret_cast<std::uintptr_t>(last) : 0) |
                       std::uint64_t{known ? count : 0} << 48) ^
                          LinkKey());
   } else {
@@ -230,7 +259,7 @@ CONCALLOC_ALWAYS_INLINE Segment PeekSegment(const Block* first, bool* ok) noexce
     (void)first;
     return {nullptr, 0};
   } else {
-    const std::uint64_t w = LoadWord(first) ^ LinkKey();
+    const std::uint64_t w = LoadSegmentWord(first) ^ LinkKey();
     const std::uint64_t last = w & ((std::uint64_t{1} << 48) - 1);
     const auto count = static_cast<std::uint32_t>(w >> 48);
     *ok = (w >> 63) == 0 && (last & 15) == 0 && (count == 0) == (last == 0);
@@ -295,7 +324,7 @@ CONCALLOC_ALWAYS_INLINE Block* NextCached(const Block* h, std::size_t cls) noexc
 
 // The caller's bytes in a block of class c.
 CONCALLOC_ALWAYS_INLINE std::size_t UserBytes(std::size_t c) noexcept {
-  return kClassSize[c] - kHeaderSize;
+  return kClassSize[c] - kBlockHeader;
 }
 
 }  // namespace concalloc::detail

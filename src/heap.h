@@ -33,13 +33,16 @@ constexpr std::size_t SpanBytes(std::size_t cls) noexcept {
   return kClassSize[cls] <= 2048 ? std::size_t{65536}
                                  : kClassSize[cls] <= 4096 ? std::size_t{131072} : 262144;
 }
-// The span record at each span's start; the first slot follows it.
+// The span record at each span's start; the first slot follows it, where
+// its caller's bytes are 16-aligned: at 72 with the one-word header, at 64
+// with two (HDR-1).
 constexpr std::size_t kSpanRecordBytes = 64;
+constexpr std::size_t kFirstSlot = kSpanRecordBytes + (kLargeHeader - kBlockHeader);
 constexpr std::uint32_t SpanSlots(std::size_t cls) noexcept {
-  return static_cast<std::uint32_t>((SpanBytes(cls) - kSpanRecordBytes) / kClassSize[cls]);
+  return static_cast<std::uint32_t>((SpanBytes(cls) - kFirstSlot) / kClassSize[cls]);
 }
-static_assert(SpanSlots(kNumClasses - 1) == 31 && SpanSlots(0) == 4092,
-              "HEAP-SPAN: 31 blocks of 8 KiB, 4092 of 16 bytes");
+static_assert(SpanSlots(kNumClasses - 1) == 31 && SpanSlots(0) >= 4091,
+              "HEAP-SPAN: 31 blocks of 8 KiB, 4091 or 4092 of 16 bytes");
 
 // The most blocks one HeapTake gives (CACHE-FILL's largest fill).
 constexpr std::uint32_t kMaxHeapTake = 256;

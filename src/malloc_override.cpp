@@ -46,13 +46,16 @@ void PrintStats() {
       "concalloc: main thread: %zu blocks cached (%zu bytes), %llu hits, %llu misses, "
       "%llu frees cached; depot: %zu bytes in %zu batches, %llu put, %llu taken, %llu refused, "
       "%llu evicted; moved %llu blocks with %llu lock acquisitions (%llu contended) and %llu "
-      "budget RMWs\n",
+      "budget RMWs; heap: %zu spans (%zu KiB, %zu kept empty), %zu blocks out, %llu spans "
+      "made\n",
       t.cached_blocks, t.cached_bytes, static_cast<ull>(t.alloc_hits),
       static_cast<ull>(t.alloc_misses), static_cast<ull>(t.frees_cached), g.depot_bytes,
       g.depot_batches, static_cast<ull>(g.batches_put), static_cast<ull>(g.batches_taken),
       static_cast<ull>(g.batches_refused), static_cast<ull>(g.batches_evicted),
       static_cast<ull>(g.blocks_moved), static_cast<ull>(g.lock_acquisitions),
-      static_cast<ull>(g.lock_contended), static_cast<ull>(g.budget_rmws));
+      static_cast<ull>(g.lock_contended), static_cast<ull>(g.budget_rmws), g.heap_spans,
+      g.heap_span_bytes / 1024, g.heap_empty_spans, g.heap_blocks_out,
+      static_cast<ull>(g.heap_spans_made));
   if (n > 0) concalloc::platform::WriteStderr(line, static_cast<std::size_t>(n));
 }
 

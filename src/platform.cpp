@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <linux/futex.h>
 #include <sys/auxv.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -110,6 +111,20 @@ void FutexWakeOne(const std::uint32_t* word) noexcept {
 }
 
 std::size_t PageSize() noexcept { return static_cast<std::size_t>(sysconf(_SC_PAGESIZE)); }
+
+void* MapAligned(std::size_t bytes) noexcept {
+  // Twice the bytes, then the misaligned head and the tail unmapped.
+  void* raw = mmap(nullptr, 2 * bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) return nullptr;
+  const auto start = reinterpret_cast<std::uintptr_t>(raw);
+  const std::uintptr_t aligned = (start + bytes - 1) & ~(bytes - 1);
+  if (aligned > start) munmap(raw, aligned - start);
+  const std::uintptr_t end = start + 2 * bytes;
+  if (end > aligned + bytes) munmap(reinterpret_cast<void*>(aligned + bytes), end - aligned - bytes);
+  return reinterpret_cast<void*>(aligned);
+}
+
+void UnmapAligned(void* p, std::size_t bytes) noexcept { munmap(p, bytes); }
 
 }  // namespace concalloc::platform
 

@@ -78,6 +78,12 @@ void HeapTrim() noexcept;
 // The size of a memory page.
 std::size_t PageSize() noexcept;
 
+// HEAP-SPAN: `bytes` (a power of two, at least a page) of zeroed memory
+// mapped from the system, aligned to `bytes`; nullptr when the system has
+// none. UnmapAligned gives such a mapping back whole. Neither allocates.
+void* MapAligned(std::size_t bytes) noexcept;
+void UnmapAligned(void* p, std::size_t bytes) noexcept;
+
 // SAN-SCRUB: calls fn(a, b) and, before returning its result, zeroes the
 // kScrubBytes of stack below the caller's frame that fn and its callees
 // used, so that no stale copy of a block's address stays there for a leak

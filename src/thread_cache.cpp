@@ -25,7 +25,7 @@ __thread CacheState tl_state CONCALLOC_STATIC_TLS = CacheState::kUnborn;
 
 // INLINE-2: stays null unless kPublishInline; then it is tl_cache while the
 // thread's cache is live.
-__thread concalloc::abi_v3::CacheFront* concalloc::abi_v3::tl_front CONCALLOC_STATIC_TLS = nullptr;
+__thread concalloc::abi_v4::CacheFront* concalloc::abi_v4::tl_front CONCALLOC_STATIC_TLS = nullptr;
 
 namespace concalloc::detail {
 
@@ -239,7 +239,7 @@ ThreadCache* LiveCache() noexcept {
   ResetBins(*tc);
   Register(tc);
   tl_cache = tc;
-  if constexpr (kPublishInline) abi_v3::tl_front = tc;  // INLINE-2
+  if constexpr (kPublishInline) abi_v4::tl_front = tc;  // INLINE-2
   tl_state = CacheState::kLive;
   ReapOrphans(kReapPerNewCache);
   return tc;
@@ -444,7 +444,7 @@ void TearDownCallingThread() noexcept {
   ThreadCache* tc = tl_state == CacheState::kLive ? tl_cache : nullptr;
   tl_state = CacheState::kDead;
   tl_cache = &g_no_cache;
-  abi_v3::tl_front = nullptr;  // INLINE-2
+  abi_v4::tl_front = nullptr;  // INLINE-2
   if (tc != nullptr) {
     const std::size_t caches_left = Unregister(tc);  // LIFE-6
     platform::ReleaseLifeToken(tc->token);
@@ -540,7 +540,7 @@ static_assert(kFillBytes / kClassSize[0] <= kMaxHeapTake, "CACHE-FILL: a fill is
 // is freed (ASan keeps its free stack there), so a double free still finds
 // the header and the tool reports it.
 constexpr std::size_t kToolOffset = 32;
-static_assert(kToolOffset > kAlignment && kToolOffset >= 2 * kHeaderSize, "SAN-DIRECT");
+static_assert(kToolOffset > kAlignment && kToolOffset >= 2 * kLargeHeader, "SAN-DIRECT");
 
 template <bool kThrows>
 CONCALLOC_NOINLINE void* ToolAlloc(std::size_t size, std::size_t alignment) noexcept(!kThrows) {
@@ -633,13 +633,13 @@ void* AllocLargeBody(std::size_t size) noexcept(!kThrows) {
   if (san::ToolMode()) return ToolAlloc<kThrows>(size, kAlignment);  // SAN-DIRECT
   constexpr bool fail_throws = kThrows;
   // ALLOC-3: sizes whose header would overflow, or above PTRDIFF_MAX.
-  if (size > static_cast<std::size_t>(PTRDIFF_MAX) - kHeaderSize) return Fail(fail_throws);
-  void* raw = CurrentBackend().alloc(size + kHeaderSize);  // SIZE-2
+  if (size > static_cast<std::size_t>(PTRDIFF_MAX) - kLargeHeader) return Fail(fail_throws);
+  void* raw = CurrentBackend().alloc(size + kLargeHeader);  // SIZE-2
   if (CONCALLOC_UNLIKELY(raw == nullptr)) return Fail(fail_throws);  // ALLOC-4
   if (ThreadCache* tc = LiveCache()) tc->backend_allocs += 1;
   Block* h = BlockAtRaw(raw);
   StoreHeader(h, kKindLarge, kStateLive, 0,
-              kMutant == kMutantLargeSize ? size + kHeaderSize : size);
+              kMutant == kMutantLargeSize ? size + kLargeHeader : size);
   if constexpr (kChecked) FillUser(h, size, kFillLive);
   san::BlockOut(HeaderAt(h), UserOf(h), size, size);  // SAN-LIVE
   return UserOf(h);
@@ -656,7 +656,7 @@ void* AllocAlignedBody(std::size_t size, std::size_t alignment) noexcept(!kThrow
   if (alignment > max / 4 || size > max - 2 * alignment) return Fail(fail_throws);
   const std::size_t total = alignment + ((size + alignment - 1) & ~(alignment - 1));
   // ALIGN-1: the caller's pointer is raw + alignment, the header just below.
-  const std::size_t offset = kMutant == kMutantAlignment ? kHeaderSize : alignment;
+  const std::size_t offset = kMutant == kMutantAlignment ? kLargeHeader : alignment;
   char* raw = static_cast<char*>(CurrentBackend().alloc_aligned(alignment, total));
   if (CONCALLOC_UNLIKELY(raw == nullptr)) return Fail(fail_throws);  // ALLOC-4
   if (ThreadCache* tc = LiveCache()) tc->backend_allocs += 1;

@@ -25,7 +25,7 @@ enum class CacheState : std::uint32_t { kUnborn = 0, kCreating = 1, kLive = 2, k
 // arrays indexed by the class, so that each fast path reaches its list's
 // fields with the class index itself (scaled addressing, no multiply: FAST-1)
 // and the hot arrays of all 96 classes take 1.5 KiB. They are the public
-// abi_v3::CacheFront, which inline callers use too (INLINE-3): head[c] and
+// abi_v4::CacheFront, which inline callers use too (INLINE-3): head[c] and
 // the room word room[c], whose low kRoomBits bits are the list's room and
 // whose high bits count the fast paths' pops (Room, PopsOf).
 // For every class c, with count(c) = limit[c] - Room(tc, c):
@@ -51,7 +51,7 @@ enum class CacheState : std::uint32_t { kUnborn = 0, kCreating = 1, kLive = 2, k
 // (VALIDATE-1).
 // Touched by its own thread only (CACHE-1). Its memory comes from the
 // default backend and is reachable from TLS, so leak checkers scan it.
-struct alignas(64) ThreadCache : abi_v3::CacheFront {
+struct alignas(64) ThreadCache : abi_v4::CacheFront {
   // room[c], head[c], key: from CacheFront, at offset 0
   std::uint32_t depth;  // CONF-DEPTH: the bound in force
   bool depot;           // DEPOT-BUDGET was not 0 when the limits were set
@@ -88,9 +88,9 @@ struct alignas(64) ThreadCache : abi_v3::CacheFront {
 };
 
 // The room word (INLINE-3): room in the low bits, pops above.
-using abi_v3::kPopStep;
-using abi_v3::kRoomBits;
-using abi_v3::kRoomMask;
+using abi_v4::kPopStep;
+using abi_v4::kRoomBits;
+using abi_v4::kRoomMask;
 static_assert(kMaxCacheDepth <= kRoomMask,
               "CONF-DEPTH: the deepest list's room fits the room word's low bits");
 // How many more blocks list c may take.
@@ -173,13 +173,13 @@ static_assert(MaxSpareBytes(32) == kMaxSpareBytesAtDefaultDepth,
 // The calling thread's cache. Before the thread has one (unborn) and after it
 // is torn down (dead) this points to g_no_cache, whose heads are all null and
 // rooms all 0, so both fast paths fall through to the slow path without a
-// state test. Initial-exec TLS, like tl_state and abi_v3::tl_front: 24
+// state test. Initial-exec TLS, like tl_state and abi_v4::tl_front: 24
 // bytes in all (FAST-2), dlopen-safe.
 extern ThreadCache g_no_cache;
 extern __thread ThreadCache* tl_cache CONCALLOC_STATIC_TLS;
 extern __thread CacheState tl_state CONCALLOC_STATIC_TLS;
 
-// INLINE-2: inline callers (abi_v3::tl_front) get the live cache only where
+// INLINE-2: inline callers (abi_v4::tl_front) get the live cache only where
 // its fast path has no checks and no tool hooks: release builds, TSan's
 // included. Checked, ASan and memcheck builds leave tl_front null, so inline
 // callers always take Alloc and Free, with their checks and hooks.
@@ -295,7 +295,7 @@ CONCALLOC_ALWAYS_INLINE void* PopTop(ThreadCache& tc, std::size_t cls,
 // thread's list, else the slow path; no lock, no atomic RMW (FAST-1).
 template <bool kThrows>
 CONCALLOC_ALWAYS_INLINE void* AllocFast(std::size_t size) noexcept(!kThrows) {
-  if (CONCALLOC_LIKELY(size <= kMaxSmallSize)) {
+  if (CONCALLOC_LIKELY(size <= kMaxSmall)) {
     const std::size_t cls = ClassOfSize(size);
     ThreadCache& tc = *tl_cache;
     Block* b = Head(tc, cls);

@@ -162,6 +162,9 @@ struct BuildInfo {
                            // frees stopped (release builds by default)
   bool spans;              // HEAP-SPAN: class blocks are carved from spans
                            // (not in ASan and memcheck builds, nor tool mode)
+  std::size_t header_bytes;  // HDR-1: a class block's header, 8 or 16 bytes:
+                             // a request of n bytes is a class block when
+                             // n + header_bytes <= 8192 (SIZE-2)
 };
 CONCALLOC_API BuildInfo GetBuildInfo() noexcept;
 

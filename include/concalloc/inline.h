@@ -9,12 +9,14 @@
 //
 // The price is an ABI: the caller's code knows the layout below (the size
 // classes, the front of the thread cache, the block header). It is versioned
-// by the namespace abi_v3; a change of layout renames it, so that a program
+// by the namespace abi_v4; a change of layout renames it, so that a program
 // built against another layout fails to link instead of corrupting memory
 // (INLINE-3). (abi_v1 kept a cached block's link in the header's second
 // word, in clear; abi_v2 kept it keyed in the first, HARD-LINK, and each
-// list's top keyed; abi_v3 keeps the tops in clear and counts the pops in
-// each list's room word instead of two counters of their own.)
+// list's top keyed; abi_v3 kept the tops in clear and counted the pops in
+// each list's room word instead of two counters of their own; abi_v4 makes
+// a class block's header one word, its tag, right below the caller's
+// bytes, as the blocks are carved from spans: HEAP-SPAN, HDR-1.)
 // Define CONCALLOC_NO_INLINE_FAST_PATH (for the whole program) to make
 // InlineAlloc/InlineFree plain calls and depend on no layout.
 #ifndef CONCALLOC_INLINE_H
@@ -31,11 +33,15 @@ namespace concalloc {
 CONCALLOC_API void* Alloc(std::size_t size);
 CONCALLOC_API void Free(void* p) noexcept;
 
-namespace abi_v3 {
+namespace abi_v4 {
 
-// HDR-1: every block starts with a 16-byte header; the caller's bytes follow,
-// so they keep the backend's 16-byte alignment.
-constexpr std::size_t kHeaderSize = 16;
+// HDR-1: a class block's header is one word, its tag, right below the
+// caller's bytes, which are 16-aligned; a block of class c is kClassSize[c]
+// bytes of its span, the header included. (Checked and tool builds of the
+// library keep a second word below the tag in every block; their inline
+// callers always call the library, INLINE-2, which looks classes up with
+// its own header size.)
+constexpr std::size_t kHeaderSize = 8;
 constexpr std::size_t kAlignment = 16;
 
 // SIZE-1: the size classes (pinned by static_asserts in src/size_classes.h
@@ -83,12 +89,12 @@ constexpr std::size_t ClassOfSize(std::size_t size) noexcept {
   return kClassOfGranule[(size + kHeaderSize + 15) >> 4];
 }
 
-// A block, named by the caller's address; its header is the 16 bytes below
-// (HDR-1). Word 0, the tag: a live class block's is its class index; a
+// A block, named by the caller's address; its tag is the word below (HDR-1):
+// a live class block's is its class index; a
 // cached one's is its link, the next block of its list XORed with the key
 // (CacheFront::key, bit 63 set), so that it is never a class index
 // (HARD-DOUBLE) and a link written without the key decodes with bit 63 set
-// (HARD-LINK). Word 1 is not used by the fast paths.
+// (HARD-LINK).
 struct Block;
 using Word = std::uint64_t __attribute__((may_alias));
 
@@ -129,7 +135,7 @@ struct CacheFront {
 // (FAST-2): no call to reach it, in the shared library too.
 extern CONCALLOC_API __thread CacheFront* tl_front __attribute__((tls_model("initial-exec")));
 
-}  // namespace abi_v3
+}  // namespace abi_v4
 
 #ifndef CONCALLOC_NO_INLINE_FAST_PATH
 inline namespace inline_hits {
@@ -139,14 +145,14 @@ inline namespace inline_hits {
 // A top whose link does not decode (HARD-LINK) is left to Alloc, which
 // stops it.
 inline __attribute__((always_inline)) void* InlineAlloc(std::size_t size) {
-  using namespace abi_v3;
+  using namespace abi_v4;
   if (__builtin_expect(size <= kMaxSmallSize, 1)) {
     const std::size_t cls = ClassOfSize(size);
     CacheFront* tc = tl_front;
     if (__builtin_expect(tc != nullptr, 1)) {
       const std::uint64_t top = tc->head[cls];
       if (__builtin_expect(top != 0, 1)) {  // CACHE-2
-        Word* h = reinterpret_cast<Word*>(top) - 2;
+        Word* h = reinterpret_cast<Word*>(top) - 1;
         const std::uint64_t next = h[0] ^ tc->key;
 #ifndef CONCALLOC_MUTANT_INLINE_NO_LINK_CHECK  // MUT-1: the project's own tests only
         if (__builtin_expect(static_cast<std::int64_t>(next) < 0, 0)) return Alloc(size);
@@ -169,10 +175,10 @@ inline __attribute__((always_inline)) void* InlineAlloc(std::size_t size) {
 // thread's list when it has room, else a call to Free; no call, lock or
 // atomic RMW.
 inline __attribute__((always_inline)) void InlineFree(void* p) noexcept {
-  using namespace abi_v3;
+  using namespace abi_v4;
   CacheFront* tc = tl_front;
   if (__builtin_expect(tc != nullptr && p != nullptr, 1)) {
-    Word* h = reinterpret_cast<Word*>(p) - 2;
+    Word* h = reinterpret_cast<Word*>(p) - 1;
     const std::uint64_t cls = h[0];
     if (__builtin_expect(cls < kNumClasses, 1)) {
       const std::uint64_t room = tc->room[cls];
