@@ -18,8 +18,9 @@
  * TRACE-SCOPE: what an accepted trace shows is that this run is a run of
  * the model. Not checked here: block contents, large and aligned blocks
  * (never traced), what the heap does with a block after its event gave it
- * back, and runs that were not traced (depot.pml covers all runs, within
- * its bounds).
+ * back (but a span reported empty, SPAN, must have no block out:
+ * INV-SPAN), and runs that were not traced (depot.pml covers all runs,
+ * within its bounds).
  *
  * Sizes (from the trace): NT threads (caches live at once, plus one for the
  * threads with no cache), NC classes, NB blocks, LDEPTH the longest list
@@ -77,7 +78,7 @@ int x;
 
 /* Always 0: a failed assert(x || CLAUSE) names the clause. */
 bit INV_OWNERSHIP, INV_CONSERVE, INV_CACHE_BOUND, INV_DEPOT_BOUND, DEPOT_EVICT, DEPOT_SPILL,
-    MODEL_CAPACITY, CACHE_2, FLUSH_1, TRACE_FORMAT;
+    MODEL_CAPACITY, CACHE_2, FLUSH_1, TRACE_FORMAT, INV_SPAN;
 
 #include "steps.pml"
 
@@ -102,6 +103,7 @@ bit INV_OWNERSHIP, INV_CONSERVE, INV_CACHE_BOUND, INV_DEPOT_BOUND, DEPOT_EVICT, 
 #define K_STASH 17
 #define K_UNSTASH 18
 #define K_CREDIT 19
+#define K_SPAN 20
 
 /* The batch of queue q whose head is b: s (nbatch[q] when none). */
 inline find_batch() {
@@ -184,6 +186,10 @@ init {
                 if :: i < nbatch[q] -> j = j + UNITS(q / NSH, dcnt[q * SLOTS + i]) :: else -> skip fi
               }
               CHECK(n >= 0 && share[q] == j + n, INV_DEPOT_BOUND)
+           :: kind == K_SPAN ->             /* HEAP-RETURN: a span back to the backend */
+              /* INV-SPAN: no block of it is out (trace_tool.py gives one
+               * event per block of the span the trace has seen) */
+              CHECK(b == NONE || inbackend[b], INV_SPAN)
            :: else -> CHECK(false, TRACE_FORMAT)
            fi;
            i = 0; j = 0; s = 0;

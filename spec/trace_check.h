@@ -26,7 +26,7 @@ static int trace_rejected;
 static const char* trace_kind_name[] = {"HOLE", "CACHE", "POP", "PUSH", "FILL", "NEW",
                                         "BACK", "FLUSH", "SPILL", "DRAIN", "PUT", "EVICT",
                                         "REFUSE", "TAKE", "REFILL", "TRIM", "EXIT", "STASH",
-                                        "UNSTASH", "CREDIT"};
+                                        "UNSTASH", "CREDIT", "SPAN"};
 
 static void trace_load(void) {
   FILE* f;

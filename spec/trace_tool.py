@@ -30,7 +30,7 @@ import sys
 MAX_BLOCKS = 1000000  # distinct blocks a trace may name (owner and inbackend: 2 bytes each)
 KINDS = ["HOLE", "CACHE", "POP", "PUSH", "FILL", "NEW", "BACK", "FLUSH", "SPILL", "DRAIN",
          "PUT", "EVICT", "REFUSE", "TAKE", "REFILL", "TRIM", "EXIT", "STASH", "UNSTASH",
-         "CREDIT"]
+         "CREDIT", "SPAN"]
 NO_CACHE = 0xFFFF
 NSH = 4  # kDepotShards
 HEADER = struct.Struct("<8sIIQQI96I")
@@ -85,6 +85,11 @@ def reject(line_no, seq, clause, why):
     sys.exit(1)
 
 
+def span_bytes(size):
+    """HEAP-SPAN's SpanBytes: a span's bytes for blocks of `size` bytes."""
+    return 65536 if size <= 2048 else 131072 if size <= 4096 else 262144
+
+
 def prepare(trace_path, out_dir):
     sizes, record, list_bytes = None, None, None
     events = []
@@ -131,6 +136,7 @@ def prepare(trace_path, out_dir):
     queue_batches, max_batches = {}, 1
     ldepth, bmax = 1, 1
     spares, scap = {}, 1  # DEPOT-XFER: blocks in each (thread, class) spare, the most
+    members = {}  # TRACE-SPAN: (span address, class) -> the blocks seen in it
     out = []
     for seq, k, t, c, s, n, b, x in events:
         ci = 0
@@ -142,14 +148,20 @@ def prepare(trace_path, out_dir):
                 slots[t] = free_slots.pop(0) if free_slots else nslots
                 nslots = max(nslots, slots[t] + 1)
             ti = slots[t]
+        q = ci * NSH + s
+        if k == 20:  # SPAN: one check per block of the span the trace has seen
+            for m in sorted(members.get((b, c), ())) or [-1]:
+                out.append([seq, k, ti, ci, q, n, m, x])
+            continue
         bi = -1
         if b != 0:
             key = (b, c)
             if key not in blocks:
                 blocks[key] = len(addrs)
                 addrs.append(b)
+                span = b & ~(span_bytes(sizes[c]) - 1)
+                members.setdefault((span, c), set()).add(blocks[key])
             bi = blocks[key]
-        q = ci * NSH + s
         if k in (10,):
             queue_batches[q] = queue_batches.get(q, 0) + 1
             max_batches = max(max_batches, queue_batches[q])
@@ -238,6 +250,8 @@ MUTATIONS = {
     "twice_then_hole": ("a PUSH twice, then a hole: the clause an event before the hole "
                         "breaks is named, not the hole's", "INV-OWNERSHIP"),
     "garbled_line": ("a line that does not parse", "TRACE-FORMAT"),
+    "span_live": ("a SPAN right after a FILL from that span: a span given back while a "
+                  "block of it is cached", "INV-SPAN"),
 }
 
 
@@ -313,6 +327,12 @@ def mutate(what, in_path, out_path):
             i += 10
         body[i][1:] = ["HOLE", "-", "0", "0", "0", "0x0", "0"]
         renumber = False
+    elif what == "span_live":
+        sizes = next([int(v) for v in w[2:]] for w in head if len(w) > 1 and w[1] == "class-sizes")
+        i = first_from("FILL")
+        c, block = int(body[i][3]), int(body[i][6], 16)
+        span = block & ~(span_bytes(sizes[c]) - 1)
+        body.insert(i + 1, [body[i][0], "SPAN", "-", str(c), "0", "1", hex(span), "0"])
     elif what == "garbled_line":
         body[first_from("PUSH")][6] = "not-an-address"
         renumber = False

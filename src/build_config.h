@@ -132,6 +132,8 @@ enum Mutant : int {
                             // (HEAP-RETURN)
   kMutantHeapNoLock = 40,   // the spans are used without their class's lock
                             // (HEAP-LOCK)
+  kMutantSpanMiscount = 41,  // a take of several blocks counts one fewer out
+                             // of its span, which then empties early (INV-SPAN)
 };
 constexpr Mutant kMutant = static_cast<Mutant>(CONCALLOC_MUTANT);
 constexpr const char* MutantName() {
@@ -176,6 +178,7 @@ constexpr const char* MutantName() {
     case kMutantSpanCheckOff: return "span_check_off";
     case kMutantSpanHoard: return "span_hoard";
     case kMutantHeapNoLock: return "heap_no_lock";
+    case kMutantSpanMiscount: return "span_miscount";
     default: return "";
   }
 }

@@ -218,7 +218,7 @@ std::uint32_t HeapTake(std::size_t cls, std::uint32_t n, Block** out) noexcept {
           out[got + k] = BlockAtSlot(s->bump);
           s->bump += size;
         }
-        s->used += k;
+        s->used += kMutant == kMutantSpanMiscount && k > 1 ? k - 1 : k;  // MUT-1 span_miscount
         h.blocks_taken += k;
         got += k;
         if (Full(s)) Unlist(h, s);
@@ -247,7 +247,11 @@ void HeapGive(std::size_t cls, Block* const* blocks, std::uint32_t n) noexcept {
       Block* b = blocks[k];
       Span* s = SpanOf(b, cls);
       // HARD-SPAN: the record must be this class's span's.
-      if (CONCALLOC_UNLIKELY(s->check != SpanCheck(s, cls) || s->used == 0) &&
+      // (MUT-1 span_miscount leaves out the count's half, which would stop
+      // its early-emptied span at the next block given back, so that the
+      // trace shows the span reported empty with blocks out: INV-SPAN.)
+      if (CONCALLOC_UNLIKELY(s->check != SpanCheck(s, cls) ||
+                             (s->used == 0 && kMutant != kMutantSpanMiscount)) &&
           kMutant != kMutantSpanCheckOff)
         Die("HARD-SPAN", UserOf(b), "freed block is not in a span of its class");
       const bool was_full = Full(s);
@@ -257,6 +261,10 @@ void HeapGive(std::size_t cls, Block* const* blocks, std::uint32_t n) noexcept {
       s->used -= 1;
       h.blocks_given += 1;
       if (s->used == 0) {  // HEAP-RETURN
+        // TRACE-SPAN: every block of the span is back, whether it is kept or
+        // goes back; the events that gave its blocks back took their
+        // numbers before this one.
+        CONCALLOC_TRACE_EVENT(trace::kSpan, trace::kNoCache, cls, 0, SpanSlots(cls), s);
         if (!was_full) Unlist(h, s);
         Reset(s);
         if (h.kept == nullptr || kMutant == kMutantSpanHoard) {

@@ -55,6 +55,8 @@ enum Kind : std::uint8_t {
   kUnstash = 18, // TRACE-UNSTASH: the first n blocks of t's spare of class c to t's empty hand
   kCredit = 19,  // TRACE-CREDIT:  shard (c, s)'s credit is now n bytes, and the section
                  //                moved its part of the reservation by X (signed)
+  kSpan = 20,    // TRACE-SPAN:   every block of the span of class c at address B (n
+                 //                slots) is back: it is kept empty or goes back
 };
 
 // A thread with no cache (the static path).
