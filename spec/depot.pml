@@ -82,7 +82,8 @@
  *   rsv, credit[q]          g_depot_bytes, Shard::credit (DEPOT-CREDIT)
  *   lock[q]                 Shard::lock
  *   owner[]                 live blocks, held by the program
- *   inbackend[]             blocks in the backend (CurrentBackend())
+ *   inbackend[]             blocks in the backend (the heap, HEAP-SPAN)
+ *   sused[]                 Span::used: each span's blocks out of the backend
  */
 
 #ifndef NT
@@ -198,7 +199,28 @@ ltl progress { [] ((want[0] -> <> !want[0]) && (want[1] -> <> !want[1])) }
 
 /* Always 0: a failed assert(x || INV_X) prints the clause it checks. */
 bit INV_OWNERSHIP, INV_CONSERVE, INV_CACHE_BOUND, INV_DEPOT_BOUND, DEPOT_EVICT, DEPOT_QUIET,
-    MODEL_CAPACITY, CACHE_2, INV_SPARE, DEPOT_CREDIT;
+    MODEL_CAPACITY, CACHE_2, INV_SPARE, DEPOT_CREDIT, INV_SPAN;
+
+/* HEAP-SPAN, HEAP-RETURN, INV-SPAN: the backend's blocks lie in spans of
+ * SPANB blocks of one class (class c's k-th block, b = k * NC + c, is in
+ * its class's span k / SPANB); sused[sp] counts span sp's blocks out of the
+ * backend (C++: Span::used). A block given back to a span with none counted
+ * out, or a span counted empty while a block of it is out, breaks INV-SPAN
+ * (C++: HARD-SPAN's count test; TRACE-SPAN). */
+#define SPANB 2
+#define NSPAN (NC * ((NB / NC + SPANB - 1) / SPANB))
+#define SPAN_OF(b) (((b) / NC / SPANB) * NC + (b) % NC)
+#define SPAN_B1(sp) (((sp) / NC) * SPANB * NC + (sp) % NC)
+#define SPAN_B2(sp) (SPAN_B1(sp) + NC)
+#define SPAN_ALL_BACK(sp) (inbackend[SPAN_B1(sp)] && (SPAN_B2(sp) >= NB || inbackend[SPAN_B2(sp)]))
+byte sused[NSPAN];
+#ifdef MUTANT_SPAN_MISCOUNT       /* the first block of each span is not counted out */
+#define SPAN_TAKE(b) if :: SPAN_B1(SPAN_OF(b)) == (b) -> skip :: else -> sused[SPAN_OF(b)]++ fi
+#else
+#define SPAN_TAKE(b) sused[SPAN_OF(b)]++
+#endif
+#define SPAN_GIVE(b) CHECK(sused[SPAN_OF(b)] > 0, INV_SPAN); sused[SPAN_OF(b)]--; \
+  CHECK(sused[SPAN_OF(b)] > 0 || SPAN_ALL_BACK(SPAN_OF(b)), INV_SPAN)
 #define MYQ(c) ((c) * NSH + me % NSH)
 /* DEPOT-CREDIT: a queue's credit is refilled CHUNK blocks at a time beyond
  * the batch it pays for, and what passes 2 * CHUNK goes back (C++:
@@ -598,11 +620,17 @@ inline reap() {
       :: orphan[i] && i != me ->
          for (k : 0 .. NC - 1) {
            for (j : 0 .. DEPTH - 1) {
-             if :: j < top[i * NC + k] -> inbackend[list[LIST(i, k) + j]] = 1 :: else -> skip fi
+             if
+             :: j < top[i * NC + k] -> inbackend[list[LIST(i, k) + j]] = 1; SPAN_GIVE(list[LIST(i, k) + j])
+             :: else -> skip
+             fi
            }
            top[i * NC + k] = 0;
            for (j : 0 .. SCAP - 1) {
-             if :: j < scnt[i * NC + k] -> inbackend[spare[SP(i, k) + j]] = 1 :: else -> skip fi
+             if
+             :: j < scnt[i * NC + k] -> inbackend[spare[SP(i, k) + j]] = 1; SPAN_GIVE(spare[SP(i, k) + j])
+             :: else -> skip
+             fi
            }
            scnt[i * NC + k] = 0
          }
@@ -755,6 +783,11 @@ init {
     for (i : 0 .. NT * NC - 1) { assert((top[i] == 0 && scnt[i] == 0) || INV_CONSERVE) }
     for (i : 0 .. NT - 1) { assert(hcnt[i] == 0 || INV_CONSERVE) }
     for (i : 0 .. NQ - 1) { assert(lock[i] == 0) }
+    /* INV-SPAN: each span's count is its blocks out of the backend */
+    for (i : 0 .. NSPAN - 1) {
+      assert(sused[i] == (!inbackend[SPAN_B1(i)]) + (SPAN_B2(i) < NB && !inbackend[SPAN_B2(i)]) ||
+             INV_SPAN)
+    }
   };
   /* the exhaustive check of INV-OWNERSHIP at the final state */
   d_step { check_state() }

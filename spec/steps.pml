@@ -33,6 +33,18 @@
  *     owner[], inbackend[] live blocks (owner = t + 1), blocks in the backend
  */
 
+/* HEAP-SPAN, HEAP-RETURN (INV-SPAN): the backend's blocks lie in spans.
+ * SPAN_TAKE(b) and SPAN_GIVE(b), defined by the includer, count a span's
+ * blocks out of the backend as a step takes or gives b (depot.pml; the
+ * trace checker has the C++'s own report, SPAN, instead); by default
+ * nothing. */
+#ifndef SPAN_TAKE
+#define SPAN_TAKE(b) skip
+#endif
+#ifndef SPAN_GIVE
+#define SPAN_GIVE(b) skip
+#endif
+
 #define LIST(t, c) (((t) * NC + (c)) * (LDEPTH + 1))
 #define SLOT(q, s) (((q) * SLOTS + (s)) * BMAX)
 #define SP(t, c) (((t) * NC + (c)) * SCAP)
@@ -57,20 +69,22 @@ inline cache_push(t0, c0, b0) {
 }
 
 /* CACHE-FILL (TRACE-FILL): b0 from the backend on top of list (t0, c0).
- * C++: FillFromBackend. */
+ * C++: FillFromHeap. */
 inline cache_fill(t0, c0, b0) {
   CHECK(inbackend[b0], INV_OWNERSHIP);
   CHECK(top[t0 * NC + c0] < LIMIT(t0, c0), INV_CACHE_BOUND);
   inbackend[b0] = 0;
+  SPAN_TAKE(b0);
   list[LIST(t0, c0) + top[t0 * NC + c0]] = b0;
   top[t0 * NC + c0]++
 }
 
 /* ALLOC-1 (TRACE-NEW): b0 from the backend to the user of thread t0.
- * C++: NewBlock in AllocSmallSlow. */
+ * C++: FillFromHeap in AllocSmallSlow. */
 inline backend_new(t0, b0) {
   CHECK(inbackend[b0], INV_OWNERSHIP);
   inbackend[b0] = 0;
+  SPAN_TAKE(b0);
   owner[b0] = t0 + 1
 }
 
@@ -79,7 +93,8 @@ inline backend_new(t0, b0) {
 inline live_to_backend(b0) {
   CHECK(owner[b0] > 0, INV_OWNERSHIP);
   owner[b0] = 0;
-  inbackend[b0] = 1
+  inbackend[b0] = 1;
+  SPAN_GIVE(b0)
 }
 
 /* FLUSH-1 (TRACE-FLUSH): every block of list (t0, c0), n0 of them, to the
@@ -87,7 +102,8 @@ inline live_to_backend(b0) {
 inline cache_flush(t0, c0, n0) {
   CHECK(n0 == top[t0 * NC + c0], INV_CONSERVE);  /* none lost on the way */
   for (i : 0 .. LDEPTH - 1) {
-    if :: i < top[t0 * NC + c0] -> inbackend[list[LIST(t0, c0) + i]] = 1 :: else -> skip fi
+    if :: i < top[t0 * NC + c0] -> inbackend[list[LIST(t0, c0) + i]] = 1; SPAN_GIVE(list[LIST(t0, c0) + i])
+       :: else -> skip fi
   }
   top[t0 * NC + c0] = 0
 }
@@ -116,7 +132,8 @@ inline hand_to_backend(t0, n0) {
 #ifdef MUTANT_LOST_BATCH
     skip                                /* the batch is dropped */
 #else
-    if :: i < hcnt[t0] -> inbackend[hand[t0 * HCAP + i]] = 1 :: else -> skip fi
+    if :: i < hcnt[t0] -> inbackend[hand[t0 * HCAP + i]] = 1; SPAN_GIVE(hand[t0 * HCAP + i])
+       :: else -> skip fi
 #endif
   }
   hcnt[t0] = 0
@@ -130,7 +147,8 @@ inline depot_evict(q0, s0, n0, b0) {
   CHECK(s0 == 0, DEPOT_EVICT);
   CHECK(n0 == dcnt[q0 * SLOTS + s0] && (b0 == NONE || b0 == dblk[SLOT(q0, s0)]), INV_OWNERSHIP);
   for (i : 0 .. BMAX - 1) {
-    if :: i < dcnt[q0 * SLOTS + s0] -> inbackend[dblk[SLOT(q0, s0) + i]] = 1 :: else -> skip fi
+    if :: i < dcnt[q0 * SLOTS + s0] -> inbackend[dblk[SLOT(q0, s0) + i]] = 1; SPAN_GIVE(dblk[SLOT(q0, s0) + i])
+       :: else -> skip fi
   }
   dunits = dunits - UNITS(q0 / NSH, dcnt[q0 * SLOTS + s0]);
   for (i : 0 .. SLOTS - 2) {           /* the later slots move down */
