@@ -130,11 +130,11 @@ CONCALLOC_ALWAYS_INLINE void BlockIn(void* user, std::size_t usable) noexcept {
 // to the user, except (ASan) its link word, which LeakSanitizer must read to
 // find the rest of the list (it does not scan poisoned memory), so that
 // cached blocks are never reported as leaks. The link word (HDR-1): the
-// header's word in checked builds (8 bytes below the user's pointer), its
-// tag in release builds (16 bytes below).
+// header's word in checked builds (16 bytes below the user's pointer), its
+// tag in release builds (8 bytes below).
 CONCALLOC_ALWAYS_INLINE void BlockCached(void* user, std::size_t usable) noexcept {
 #if CONCALLOC_ASAN
-  constexpr std::size_t kLinkBelow = kChecked ? 8 : 16;
+  constexpr std::size_t kLinkBelow = kChecked ? 16 : 8;
   if constexpr (kMutant != kMutantNoPoison) ASAN_POISON_MEMORY_REGION(user, usable);
   if constexpr (kMutant != kMutantHiddenLinks)
     ASAN_UNPOISON_MEMORY_REGION(static_cast<char*>(user) - kLinkBelow, sizeof(std::uint64_t));
