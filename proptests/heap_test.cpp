@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
 #include <set>
 #include <thread>
 #include <vector>
@@ -68,6 +70,44 @@ TEST(Heap, BlocksOfAClassAreCarvedContiguouslyFromSpans) {
     for (void* p : blocks) concalloc::Free(p);
   }).join();
   ExpectValid("HEAP-SPAN");
+}
+
+// HEAP-SHARD: two threads alive at once take consecutive depot shards
+// (DEPOT-SHARD: round robin), so their fills carve different spans and no
+// cache line holds blocks of both.
+TEST(Heap, ThreadsOnDifferentShardsCarveFromDifferentSpans) {
+  if (!concalloc::GetBuildInfo().spans) GTEST_SKIP() << "HEAP-SHARD: no spans in this build";
+  std::mutex m;
+  std::condition_variable cv;
+  bool first_done = false, second_done = false;
+  std::uintptr_t a = 0, b = 0;
+  std::thread first([&] {
+    void* p = concalloc::Alloc(48);
+    std::unique_lock<std::mutex> lock(m);
+    a = Addr(p);
+    first_done = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return second_done; });  // alive until the second has allocated
+    lock.unlock();
+    concalloc::Free(p);
+  });
+  {
+    std::unique_lock<std::mutex> lock(m);
+    cv.wait(lock, [&] { return first_done; });
+  }
+  std::thread second([&] {
+    void* p = concalloc::Alloc(48);
+    std::unique_lock<std::mutex> lock(m);
+    b = Addr(p);
+    second_done = true;
+    cv.notify_all();
+    lock.unlock();
+    concalloc::Free(p);
+  });
+  second.join();
+  first.join();
+  EXPECT_NE(a / SpanBytes(3), b / SpanBytes(3))
+      << "HEAP-SHARD: two threads on different shards carved one span";
 }
 
 // HEAP-RETURN, HEAP-MEMORY: blocks given back empty their spans, which go

@@ -134,6 +134,8 @@ enum Mutant : int {
                             // (HEAP-LOCK)
   kMutantSpanMiscount = 41,  // a take of several blocks counts one fewer out
                              // of its span, which then empties early (INV-SPAN)
+  kMutantHeapUnsharded = 42,  // every thread carves from shard 0's spans
+                              // (HEAP-SHARD)
 };
 constexpr Mutant kMutant = static_cast<Mutant>(CONCALLOC_MUTANT);
 constexpr const char* MutantName() {
@@ -179,6 +181,7 @@ constexpr const char* MutantName() {
     case kMutantSpanHoard: return "span_hoard";
     case kMutantHeapNoLock: return "heap_no_lock";
     case kMutantSpanMiscount: return "span_miscount";
+    case kMutantHeapUnsharded: return "heap_unsharded";
     default: return "";
   }
 }

@@ -44,14 +44,19 @@ constexpr std::uint32_t SpanSlots(std::size_t cls) noexcept {
 static_assert(SpanSlots(kNumClasses - 1) == 31 && SpanSlots(0) >= 4091,
               "HEAP-SPAN: 31 blocks of 8 KiB, 4091 or 4092 of 16 bytes");
 
+// HEAP-SHARD: the heaps of each class, one per depot shard.
+constexpr std::uint32_t kHeapShards = 4;  // kDepotShards
+
 // The most blocks one HeapTake gives (CACHE-FILL's largest fill).
 constexpr std::uint32_t kMaxHeapTake = 256;
 
 // HEAP-SPAN: up to n (1..kMaxHeapTake) blocks of class cls, each written to
 // out[], in the order they lie in their span; their headers are not written
-// yet (the caller makes them live or cached). Returns how many: fewer than
-// n only when the backend failed (0: none).
-std::uint32_t HeapTake(std::size_t cls, std::uint32_t n, Block** out) noexcept;
+// yet (the caller makes them live or cached), from the spans of heap shard
+// `shard` (HEAP-SHARD: the calling thread's depot shard). Returns how many:
+// fewer than n only when the backend failed (0: none).
+std::uint32_t HeapTake(std::size_t cls, std::uint32_t n, Block** out,
+                       std::uint32_t shard) noexcept;
 
 // HEAP-RETURN: blocks[0..n) of class cls, verified by the caller in checked
 // builds (CHK-WAF), go back to their spans; a span they leave empty goes

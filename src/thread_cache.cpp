@@ -517,7 +517,7 @@ std::uint32_t NextFillCount(ThreadCache& tc, std::size_t cls) noexcept {
 Block* FillFromHeap(ThreadCache* tc, std::size_t cls, std::uint32_t n,
                     std::size_t requested) noexcept {
   Block* got[kMaxHeapTake];
-  const std::uint32_t k = HeapTake(cls, n, got);
+  const std::uint32_t k = HeapTake(cls, n, got, tc != nullptr ? tc->client.shard : 0);
   if (CONCALLOC_UNLIKELY(k == 0)) return nullptr;
   if (tc == nullptr) return MakeLive(got[0], requested, cls), got[0];
   tc->backend_allocs += k;
