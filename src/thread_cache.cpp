@@ -2,6 +2,7 @@
 // statistics (STATS-1) and invariant checkers (INV-*, VALIDATE-1).
 #include "thread_cache.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -96,14 +97,17 @@ struct Registry {
   ThreadCache* head = nullptr;
   ThreadCache* cursor = nullptr;  // where the next bounded reap starts
   std::uint32_t next_shard = 0;   // DEPOT-SHARD: round robin over the shards
-  std::size_t live = 0;           // caches on the list (DEPOT-QUIET)
+  // Caches on the list (DEPOT-QUIET), written under the registry lock and
+  // read without it by DEPOT-ALONE (a hint: either answer is safe).
+  std::atomic<std::size_t> live{0};
 };
 Registry g_registry;
 
 void Register(ThreadCache* tc) noexcept {
   Locked lock(g_registry_lock);
   tc->client.shard = g_registry.next_shard++ % kDepotShards;
-  g_registry.live += 1;
+  g_registry.live.store(g_registry.live.load(std::memory_order_relaxed) + 1,
+                       std::memory_order_relaxed);
   tc->prev = nullptr;
   tc->next = g_registry.head;
   if (tc->next != nullptr) tc->next->prev = tc;
@@ -112,7 +116,8 @@ void Register(ThreadCache* tc) noexcept {
 
 // The caller holds the registry lock.
 void UnlinkLocked(ThreadCache* tc) noexcept {
-  g_registry.live -= 1;
+  g_registry.live.store(g_registry.live.load(std::memory_order_relaxed) - 1,
+                       std::memory_order_relaxed);
   if (g_registry.cursor == tc) g_registry.cursor = tc->next;
   (tc->prev != nullptr ? tc->prev->next : g_registry.head) = tc->next;
   if (tc->next != nullptr) tc->next->prev = tc->prev;
@@ -131,11 +136,16 @@ void AddLiveCounts(GlobalStats& s) noexcept {
 
 namespace {
 
+// DEPOT-ALONE: the calling thread's cache is the only live one (read
+// without the lock: a cache registering meanwhile only means one batch more
+// goes to the backend, which is always allowed).
+bool Alone() noexcept { return g_registry.live.load(std::memory_order_relaxed) <= 1; }
+
 // Returns how many caches remain.
 std::size_t Unregister(ThreadCache* tc) noexcept {
   Locked lock(g_registry_lock);
   UnlinkLocked(tc);
-  return g_registry.live;
+  return g_registry.live.load(std::memory_order_relaxed);
 }
 
 // DEPOT-QUIET: a process down to one thread that allocates keeps at most
@@ -192,7 +202,7 @@ void ReapOrphans(std::size_t budget) noexcept {
       tc = next;
     }
     g_registry.cursor = tc;
-    caches_left = g_registry.live;
+    caches_left = g_registry.live.load(std::memory_order_relaxed);
   }
   const bool reaped = orphans != nullptr;
   while (orphans != nullptr) {
@@ -378,6 +388,13 @@ bool SpillBatch(ThreadCache& tc, std::size_t cls) noexcept {
   MarkSegment(head, last, kMutant == kMutantSegmentMiscount ? n + 1 : n);  // DEPOT-SEGMENT
   StashBatch(tc, cls, {head, n}, last);
   if (tc.nspare[cls] >= tc.xfer[cls] && kMutant != kMutantSpareUnbounded) {
+    if (Alone() && kMutant != kMutantAloneIgnored) {
+      // DEPOT-ALONE: no other cache could take the batch; its blocks go to
+      // their spans now, while the spill has them in cache, rather than
+      // cold when the depot evicts them.
+      SpareOut(tc, cls, false);
+      return true;
+    }
     // The next transfer doubles when the thread's shard still holds two
     // batches of the class (its takers are behind: the flow backs up; Bonwick
     // and Adams grow magazines while the depot is contended), up to XferMax
@@ -521,15 +538,19 @@ Block* FillFromHeap(ThreadCache* tc, std::size_t cls, std::uint32_t n,
   if (CONCALLOC_UNLIKELY(k == 0)) return nullptr;
   if (tc == nullptr) return MakeLive(got[0], requested, cls), got[0];
   tc->backend_allocs += k;
-  for (std::uint32_t i = 0; i + 1 < k; ++i) {
+  // CACHE-FILL: the caller gets got[0] and the list the rest, pushed last
+  // first, so that its next Allocs get got[1], got[2], ...: blocks carved
+  // from a span come out in address order, as a program then walks them.
+  if constexpr (kMutant == kMutantFillReversed) std::reverse(got, got + k);  // MUT-1
+  for (std::uint32_t i = k - 1; i > 0; --i) {
     Block* b = got[i];
     MakeLive(b, UserBytes(cls), cls);
     LinkOnTop(*tc, b, cls, tc->room[cls] - 1);
     tc->filled[cls] += 1;
     CONCALLOC_TRACE_EVENT(trace::kFill, tc->client.trace, cls, 0, 0, UserOf(b));
   }
-  MakeLive(got[k - 1], requested, cls);
-  return got[k - 1];
+  MakeLive(got[0], requested, cls);
+  return got[0];
 }
 static_assert(kFillBytes / kClassSize[0] <= kMaxHeapTake, "CACHE-FILL: a fill is one HeapTake");
 
@@ -871,9 +892,9 @@ void RegistryAfterForkInChild() noexcept {
   RenewInChild(g_registry_lock);
   g_registry.head = nullptr;
   g_registry.cursor = nullptr;
-  g_registry.live = 0;
+  g_registry.live.store(0, std::memory_order_relaxed);
   if (tl_state == CacheState::kLive) {
-    g_registry.live = 1;
+    g_registry.live.store(1, std::memory_order_relaxed);
     ThreadCache* tc = tl_cache;
     platform::RenewLifeTokenInChild(tc->token);
     tc->prev = tc->next = nullptr;
