@@ -1,4 +1,11 @@
+// Checked mode (CHK-*): the per-process secret, the one-line diagnostics
+// (which never allocate), and the checked builds' checks of the blocks on
+// the lists (CHK-LIST, CHK-WAF, CHK-DOUBLE, CHK-FOREIGN).
 #include "checked.h"
+
+#include <cstring>
+
+#include "cache_internal.h"
 #include "trace.h"
 
 #include "sanitizer_hooks.h"
@@ -70,6 +77,79 @@ void Die(const char* clause, const void* address, const char* what) noexcept {
   san::PrintStack(line.buf);
   CONCALLOC_TRACE_ONLY(trace::Settle();)  // TRACE-ORDER: the events in flight
   platform::Abort();
+}
+
+// ---- Checked builds (CHK-*) ----
+
+namespace {
+// CHK-LIST: h's header says "cached, class cls", with its check right; and
+// its link is aligned.
+void VerifyCachedHeader(const Block* h, std::size_t cls) noexcept {
+  const Tag tag = ReadTag(h);
+  if (!tag.ok || tag.state != kStateCached || tag.kind != cls)
+    Die("CHK-LIST", UserOf(h), "a cached block's header was overwritten (corrupt cache list)");
+  if ((reinterpret_cast<std::uintptr_t>(DecodeLink(tag.word)) & (kAlignment - 1)) != 0)
+    Die("CHK-LIST", UserOf(h), "a cached block's list link was overwritten (corrupt cache list)");
+}
+
+// CHK-WAF: h's caller bytes still hold the 0xDD fill.
+void VerifyCachedFill(const Block* h, std::size_t cls) noexcept {
+  if constexpr (kMutant != kMutantWriteAfterFree) {
+    const unsigned char* bad = FirstByteNot(UserOf(h), UserBytes(cls), kFillCached);
+    if (bad != nullptr)
+      Die("CHK-WAF", bad, "write after free: the 0xDD fill of a cached block was changed");
+  }
+}
+}  // namespace
+
+void CheckedVerifyCached(const Block* h, std::size_t cls) noexcept {
+  VerifyCachedHeader(h, cls);
+  VerifyCachedFill(h, cls);
+}
+
+Block* CheckedFollow(const Block* h, std::size_t cls) noexcept {
+  VerifyCachedHeader(h, cls);
+  return DecodeLink(LoadWord(h));
+}
+
+Block* CheckedToBackend(Block* h, std::size_t cls) noexcept {
+  san::PeekBegin(UserOf(h), UserBytes(cls));  // still cached (SAN-CACHED)
+  CheckedVerifyCached(h, cls);
+  san::PeekEnd(UserOf(h), UserBytes(cls));
+  const std::uint64_t word = LoadWord(h);
+  StoreHeader(h, cls, kStateFreed, 0, word);
+  return DecodeLink(word);
+}
+
+Block* CheckedTakeFromList(Block* h, std::size_t cls, std::size_t requested) noexcept {
+  CheckedVerifyCached(h, cls);
+  Block* next = DecodeLink(LoadWord(h));
+  StoreHeader(h, cls, kStateLive, 0, requested);
+  FillUser(h, UserBytes(cls), kFillLive);
+  return next;
+}
+
+std::uint64_t CheckedKindOfFreed(const void* p) noexcept {
+  if (san::ToolMode()) return kKindAligned;  // SAN-DIRECT: the tool checks Free
+  if ((reinterpret_cast<std::uintptr_t>(p) & (kAlignment - 1)) != 0)
+    Die("CHK-FOREIGN", p, "free of a pointer that Alloc never returned (misaligned)");
+  const Tag tag = ReadTag(BlockOf(p));
+  if (!tag.ok)
+    Die("CHK-FOREIGN", p,
+        "free of a pointer that Alloc never returned (no concalloc header; or the header was "
+        "overwritten)");
+  if (tag.state == kStateCached && kMutant != kMutantDoubleFree)
+    Die("CHK-DOUBLE", p, "double free: the block is already in a thread cache");
+  if (tag.state == kStateFreed) Die("CHK-DOUBLE", p, "double free: the block was given back");
+  if ((tag.state != kStateLive && tag.state != kStateCached) ||
+      (tag.kind >= kNumClasses && tag.kind != kKindLarge && tag.kind != kKindAligned))
+    Die("CHK-FOREIGN", p, "free of a pointer whose header is not a live block");
+  return tag.kind;
+}
+
+void CheckedPutOnList(Block* h, std::size_t cls, const Block* next) noexcept {
+  FillUser(h, UserBytes(cls), kFillCached);
+  StoreHeader(h, cls, kStateCached, 0, EncodeLink(next));
 }
 
 }  // namespace concalloc::detail
