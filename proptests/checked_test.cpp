@@ -163,7 +163,6 @@ TEST_F(Checked, ACorruptLinkIsReportedOnEveryPathThatFollowsIt) {
 
 TEST_F(Checked, ACorruptLinkInTheDepotIsReportedWhenItIsTrimmed) {
   concalloc::test::ScopedDepth depth(4);
-  concalloc::test::AnotherLiveCache other;  // DEPOT-ALONE: so that spills go to the depot
   unsigned char* b[5];
   FreeIntoEmptyList(b, 5);  // the fifth Free spills b3 b2 to the depot
   CorruptLink(b[3]);
@@ -177,7 +176,6 @@ TEST_F(Checked, ACorruptLinkInTheDepotIsReportedWhenItIsTrimmed) {
 // cache: to the user, or to the backend through the depot.
 TEST_F(Checked, WriteAfterFreeIsReportedWhenTheDepotTrims) {
   concalloc::test::ScopedDepth depth(4);
-  concalloc::test::AnotherLiveCache other;  // DEPOT-ALONE: so that spills go to the depot
   unsigned char* b[5];
   FreeIntoEmptyList(b, 5);  // b3 b2 in the depot
   concalloc::test::PokeByte(b[2] + 7, 1);

@@ -83,7 +83,6 @@ TEST(Depot, FullListSpillsHalfOfItAsOneBatch) {
   ScopedCountingBackend backend;
   ScopedDepotBudget depot(kBig);
   ScopedDepth depth(4);
-  AnotherLiveCache other;  // DEPOT-ALONE: spills go to the depot only with another cache live
   const std::uint64_t out0 = concalloc::GetThreadStats().depot_blocks_out;
   const std::vector<void*> blocks = AllocN(5, 100);
   concalloc::FlushThreadCache();  // what CACHE-FILL cached goes back: the list is empty
@@ -99,33 +98,6 @@ TEST(Depot, FullListSpillsHalfOfItAsOneBatch) {
   EXPECT_EQ(g.depot_bytes, 2u * cls_bytes + g.batch_record_bytes)
       << "DEPOT-SPILL: the class of 100 bytes, and the batch's record (DEPOT-BUDGET)";
   EXPECT_EQ(CountingBackend::Outstanding(), 5) << "DEPOT-SPILL: nothing went to the backend";
-  EXPECT_TRUE(concalloc::Validate()) << "INV-DEPOT";
-}
-
-// DEPOT-ALONE: while the calling thread's cache is the only live one, its
-// spills go to the heap, not to the depot, which no other thread could take
-// them from; once another cache is live they go to the depot again.
-TEST(Depot, AThreadAloneSpillsToTheHeapNotTheDepot) {
-  ScopedCountingBackend backend;
-  ScopedDepotBudget depot(kBig);
-  ScopedDepth depth(4);
-  concalloc::FlushThreadCache();
-  const concalloc::GlobalStats g0 = concalloc::GetGlobalStats();
-  ASSERT_EQ(g0.depot_batches, 0u) << "DEPOT-ALONE: the test starts with an empty depot";
-  const std::uint64_t out0 = concalloc::GetThreadStats().depot_blocks_out;
-  std::vector<void*> blocks = AllocN(40, 100);
-  FreeAll(blocks);  // the list fills and spills, again and again
-  EXPECT_EQ(concalloc::GetThreadStats().depot_blocks_out, out0)
-      << "DEPOT-ALONE: a thread alone put blocks in the depot";
-  EXPECT_EQ(concalloc::GetGlobalStats().depot_batches, 0u) << "DEPOT-ALONE: the depot holds none";
-  EXPECT_LE(concalloc::GetThreadStats().cached_blocks, 4u) << "INV-CACHE-BOUND";
-  {
-    AnotherLiveCache other;
-    blocks = AllocN(40, 100);
-    FreeAll(blocks);
-    EXPECT_GT(concalloc::GetThreadStats().depot_blocks_out, out0)
-        << "DEPOT-ALONE: with another cache live, spills go to the depot (DEPOT-SPILL)";
-  }
   EXPECT_TRUE(concalloc::Validate()) << "INV-DEPOT";
 }
 
@@ -289,7 +261,6 @@ TEST(Depot, BudgetBoundsTheDepotAndRefusedBatchesGoToTheBackend) {
   ScopedCountingBackend backend;
   ScopedDepotBudget depot(BatchOf128(2) + 100);  // room for one batch of two
   ScopedDepth depth(4);
-  AnotherLiveCache other;  // DEPOT-ALONE: spills go to the depot only with another cache live
   const concalloc::GlobalStats g0 = concalloc::GetGlobalStats();
   const std::uint64_t flushed0 = concalloc::GetThreadStats().flushed_blocks;
   std::vector<void*> v = AllocN(12, 100);
@@ -311,7 +282,6 @@ TEST(Depot, AFullDepotGivesBackItsOldestBatch) {
   ScopedCountingBackend backend;
   ScopedDepotBudget depot(2 * BatchOf128(2) + 100);  // room for two batches of two
   ScopedDepth depth(4);
-  AnotherLiveCache other;  // DEPOT-ALONE: spills go to the depot only with another cache live
   std::vector<void*> v = AllocN(12, 100);
   concalloc::FlushThreadCache();
   FreeAll(v);  // spills v3 v2, then v5 v4, then v7 v6 (v3 v2 evicted), then v9 v8
@@ -336,7 +306,6 @@ TEST(Depot, LoweringTheBudgetGivesBackTheOldestBatches) {
   // into (DEPOT-XFER: an eighth of the budget): every spill is a batch.
   ScopedDepotBudget depot(4 * BatchOf128(2) + 100);
   ScopedDepth depth(4);
-  AnotherLiveCache other;  // DEPOT-ALONE: spills go to the depot only with another cache live
   std::vector<void*> v = AllocN(12, 100);
   concalloc::FlushThreadCache();
   FreeAll(v);  // four batches of two: v3 v2, v5 v4, v7 v6, v9 v8

@@ -136,9 +136,7 @@ enum Mutant : int {
                              // of its span, which then empties early (INV-SPAN)
   kMutantHeapUnsharded = 42,  // every thread carves from shard 0's spans
                               // (HEAP-SHARD)
-  kMutantAloneIgnored = 43,   // a thread alone still spills to the depot
-                              // (DEPOT-ALONE)
-  kMutantFillReversed = 44,   // a fill hands its blocks out last first
+  kMutantFillReversed = 43,   // a fill hands its blocks out last first
                               // (CACHE-FILL's order)
 };
 constexpr Mutant kMutant = static_cast<Mutant>(CONCALLOC_MUTANT);
@@ -186,7 +184,6 @@ constexpr const char* MutantName() {
     case kMutantHeapNoLock: return "heap_no_lock";
     case kMutantSpanMiscount: return "span_miscount";
     case kMutantHeapUnsharded: return "heap_unsharded";
-    case kMutantAloneIgnored: return "alone_ignored";
     case kMutantFillReversed: return "fill_reversed";
     default: return "";
   }

@@ -19,8 +19,6 @@ namespace concalloc::detail {
 // first use; nullptr while it is being made, once it is torn down, or when
 // it cannot be made (the caller then goes to the backend).
 ThreadCache* LiveCache() noexcept;
-// DEPOT-ALONE (cache_life.cpp): the calling thread's cache is the only live one.
-bool Alone() noexcept;
 // INV-REGISTRY (cache_life.cpp).
 ValidationResult CheckInvRegistry() noexcept;
 

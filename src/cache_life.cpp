@@ -2,7 +2,7 @@
 // first use (LIFE-2), on the registry while it lives (LIFE-6), emptied at
 // its thread's exit (LIFE-1, DEPOT-EXIT) or reaped when its thread died
 // without that; the process's exit (LIFE-3), the fork child (LIFE-4),
-// DEPOT-QUIET, DEPOT-ALONE, flush (FLUSH-1) and trim (DEPOT-TRIM).
+// DEPOT-QUIET, flush (FLUSH-1) and trim (DEPOT-TRIM).
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -58,17 +58,14 @@ struct Registry {
   ThreadCache* head = nullptr;
   ThreadCache* cursor = nullptr;  // where the next bounded reap starts
   std::uint32_t next_shard = 0;   // DEPOT-SHARD: round robin over the shards
-  // Caches on the list (DEPOT-QUIET), written under the registry lock and
-  // read without it by DEPOT-ALONE (a hint: either answer is safe).
-  std::atomic<std::size_t> live{0};
+  std::size_t live = 0;           // caches on the list (DEPOT-QUIET)
 };
 Registry g_registry;
 
 void Register(ThreadCache* tc) noexcept {
   Locked lock(g_registry_lock);
   tc->client.shard = g_registry.next_shard++ % kDepotShards;
-  g_registry.live.store(g_registry.live.load(std::memory_order_relaxed) + 1,
-                       std::memory_order_relaxed);
+  g_registry.live += 1;
   tc->prev = nullptr;
   tc->next = g_registry.head;
   if (tc->next != nullptr) tc->next->prev = tc;
@@ -77,8 +74,7 @@ void Register(ThreadCache* tc) noexcept {
 
 // The caller holds the registry lock.
 void UnlinkLocked(ThreadCache* tc) noexcept {
-  g_registry.live.store(g_registry.live.load(std::memory_order_relaxed) - 1,
-                       std::memory_order_relaxed);
+  g_registry.live -= 1;
   if (g_registry.cursor == tc) g_registry.cursor = tc->next;
   (tc->prev != nullptr ? tc->prev->next : g_registry.head) = tc->next;
   if (tc->next != nullptr) tc->next->prev = tc->prev;
@@ -95,18 +91,13 @@ void AddLiveCounts(GlobalStats& s) noexcept {
     AddCounts(s, tc->client);
 }
 
-// DEPOT-ALONE: the calling thread's cache is the only live one (read
-// without the lock: a cache registering meanwhile only means one batch more
-// goes to the backend, which is always allowed).
-bool Alone() noexcept { return g_registry.live.load(std::memory_order_relaxed) <= 1; }
-
 namespace {
 
 // Returns how many caches remain.
 std::size_t Unregister(ThreadCache* tc) noexcept {
   Locked lock(g_registry_lock);
   UnlinkLocked(tc);
-  return g_registry.live.load(std::memory_order_relaxed);
+  return g_registry.live;
 }
 
 // DEPOT-QUIET: a process down to one thread that allocates keeps at most
@@ -150,7 +141,7 @@ void ReapOrphans(std::size_t budget) noexcept {
       tc = next;
     }
     g_registry.cursor = tc;
-    caches_left = g_registry.live.load(std::memory_order_relaxed);
+    caches_left = g_registry.live;
   }
   const bool reaped = orphans != nullptr;
   while (orphans != nullptr) {
@@ -253,9 +244,9 @@ void RegistryAfterForkInChild() noexcept {
   RenewInChild(g_registry_lock);
   g_registry.head = nullptr;
   g_registry.cursor = nullptr;
-  g_registry.live.store(0, std::memory_order_relaxed);
+  g_registry.live = 0;
   if (tl_state == CacheState::kLive) {
-    g_registry.live.store(1, std::memory_order_relaxed);
+    g_registry.live = 1;
     ThreadCache* tc = tl_cache;
     platform::RenewLifeTokenInChild(tc->token);
     tc->prev = tc->next = nullptr;

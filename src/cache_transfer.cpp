@@ -1,6 +1,5 @@
 // Blocks between a thread's cache and the depot or the heap: spills to the
-// spare and the depot (DEPOT-SPILL, DEPOT-XFER, DEPOT-SEGMENT,
-// DEPOT-ALONE), refills from them (DEPOT-REFILL), a cache emptied at exit
+// spare and the depot (DEPOT-SPILL, DEPOT-XFER, DEPOT-SEGMENT), refills from them (DEPOT-REFILL), a cache emptied at exit
 // (DEPOT-EXIT) or flushed (FLUSH-1), refused batches (DEPOT-BUDGET).
 #include <cstddef>
 #include <cstdint>
@@ -159,13 +158,6 @@ bool SpillBatch(ThreadCache& tc, std::size_t cls) noexcept {
   MarkSegment(head, last, kMutant == kMutantSegmentMiscount ? n + 1 : n);  // DEPOT-SEGMENT
   StashBatch(tc, cls, {head, n}, last);
   if (tc.nspare[cls] >= tc.xfer[cls] && kMutant != kMutantSpareUnbounded) {
-    if (Alone() && kMutant != kMutantAloneIgnored) {
-      // DEPOT-ALONE: no other cache could take the batch; its blocks go to
-      // their spans now, while the spill has them in cache, rather than
-      // cold when the depot evicts them.
-      SpareOut(tc, cls, false);
-      return true;
-    }
     // The next transfer doubles when the thread's shard still holds two
     // batches of the class (its takers are behind: the flow backs up; Bonwick
     // and Adams grow magazines while the depot is contended), up to XferMax
