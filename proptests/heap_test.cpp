@@ -153,6 +153,41 @@ TEST(Heap, AWhollyFreeSpanGoesBackAndTrimReturnsTheKeptOne) {
   EXPECT_EQ(concalloc::GetGlobalStats().heap_empty_spans, 0u) << "HEAP-RETURN: none kept";
 }
 
+// HEAP-CACHE: the spans a thread leaves empty (its exit gives its blocks
+// back, DEPOT-QUIET) wait, up to 8 MiB, for the next span of any class of
+// their size; Trim() unmaps them. Only mapped spans are cached: builds whose
+// spans come from the C heap (checked, or without spans) cache none.
+TEST(Heap, EmptySpansAreCachedUpToTheirBoundAndTrimUnmapsThem) {
+  constexpr std::size_t kBound = std::size_t{8} << 20;
+  concalloc::Trim();
+  // 40 spans of 256 KiB (31 blocks of 8 KiB each): 10 MiB, more than the bound.
+  std::thread([] {
+    std::vector<void*> blocks;
+    for (int k = 0; k < 40 * 31; ++k) blocks.push_back(concalloc::Alloc(8000));
+    for (void* p : blocks) concalloc::Free(p);
+  }).join();
+  const concalloc::GlobalStats g = concalloc::GetGlobalStats();
+  ExpectValid("INV-SPAN-CACHE");
+  const concalloc::BuildInfo info = concalloc::GetBuildInfo();
+  if (!info.spans || info.checked) {
+    EXPECT_EQ(g.heap_cached_span_bytes, 0u) << "HEAP-CACHE: only mapped spans are cached";
+    return;
+  }
+  EXPECT_LE(g.heap_cached_span_bytes, kBound) << "HEAP-CACHE: at most 8 MiB of empty spans";
+  EXPECT_GE(g.heap_cached_span_bytes, kBound / 2) << "HEAP-CACHE: the exited thread's spans";
+  // Blocks of another class with spans of that size: made from the cache.
+  std::thread([] {
+    void* p = concalloc::Alloc(6000);
+    concalloc::Free(p);
+  }).join();
+  EXPECT_GT(concalloc::GetGlobalStats().heap_spans_reused, g.heap_spans_reused)
+      << "HEAP-CACHE: a new span of another class from the cache";
+  concalloc::Trim();
+  EXPECT_EQ(concalloc::GetGlobalStats().heap_cached_span_bytes, 0u)
+      << "HEAP-CACHE: Trim() unmaps the cached spans";
+  ExpectValid("INV-SPAN-CACHE");
+}
+
 // HEAP-LINK: a block free in its span whose header was overwritten (a write
 // after free that reached the heap) stops the next walk of its span's free
 // list, naming the clause and the block.

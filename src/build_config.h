@@ -138,6 +138,8 @@ enum Mutant : int {
                               // (HEAP-SHARD)
   kMutantFillReversed = 43,   // a fill hands its blocks out last first
                               // (CACHE-FILL's order)
+  kMutantSpanCacheUnbounded = 44,  // empty spans cached past kSpanCacheBytes
+                                   // (HEAP-CACHE)
 };
 constexpr Mutant kMutant = static_cast<Mutant>(CONCALLOC_MUTANT);
 constexpr const char* MutantName() {
@@ -185,6 +187,7 @@ constexpr const char* MutantName() {
     case kMutantSpanMiscount: return "span_miscount";
     case kMutantHeapUnsharded: return "heap_unsharded";
     case kMutantFillReversed: return "fill_reversed";
+    case kMutantSpanCacheUnbounded: return "span_cache_unbounded";
     default: return "";
   }
 }

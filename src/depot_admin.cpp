@@ -142,6 +142,8 @@ GlobalStats DepotStats() noexcept {
   s.heap_spans_returned = h.spans_returned;
   s.heap_blocks_taken = h.blocks_taken;
   s.heap_blocks_given = h.blocks_given;
+  s.heap_cached_span_bytes = h.cached_span_bytes;
+  s.heap_spans_reused = h.spans_reused;
   return s;
 }
 

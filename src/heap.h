@@ -65,8 +65,10 @@ std::uint32_t HeapTake(std::size_t cls, std::uint32_t n, Block** out,
 void HeapGive(std::size_t cls, Block* const* blocks, std::uint32_t n) noexcept;
 
 // HEAP-RETURN: every span kept empty goes back to the backend (Trim,
-// DEPOT-QUIET); returns their bytes.
-std::size_t HeapTrim() noexcept;
+// DEPOT-QUIET), mapped ones to HEAP-CACHE while it has room; with
+// unmap_cache (Trim), the cache's spans are unmapped too. Returns the kept
+// spans' bytes.
+std::size_t HeapTrim(bool unmap_cache) noexcept;
 
 struct HeapCounts {
   std::size_t spans;        // spans taken from the backend, not given back
@@ -75,6 +77,8 @@ struct HeapCounts {
   std::size_t blocks_out;   // blocks carved from them, not given back
   std::uint64_t spans_made, spans_returned;  // since the start
   std::uint64_t blocks_taken, blocks_given;  // since the start
+  std::size_t cached_span_bytes;             // HEAP-CACHE: empty spans held for reuse
+  std::uint64_t spans_reused;                // spans made from them, since the start
 };
 HeapCounts GetHeapCounts() noexcept;
 

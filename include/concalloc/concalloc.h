@@ -137,6 +137,10 @@ struct GlobalStats {
   std::uint64_t heap_spans_returned;  // spans given back to it, ever
   std::uint64_t heap_blocks_taken;    // blocks the caches took from spans, ever
   std::uint64_t heap_blocks_given;    // blocks given back to spans, ever
+  // HEAP-CACHE: empty spans held for the next span of any class (at most
+  // 8 MiB; Trim() unmaps them), and how many spans were made from them.
+  std::size_t heap_cached_span_bytes;
+  std::uint64_t heap_spans_reused;
 };
 CONCALLOC_API GlobalStats GetGlobalStats() noexcept;
 
