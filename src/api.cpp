@@ -53,7 +53,8 @@ ValidationResult Validate() noexcept { return detail::ValidateCache(); }
 BuildInfo GetBuildInfo() noexcept {
   return {detail::kChecked, detail::MutantName(),
           detail::san::kExactUsable || detail::san::ToolMode(), detail::kHardened,
-          detail::kSpans && !detail::san::ToolMode(), detail::kBlockHeader};
+          detail::kSpans && !detail::san::ToolMode(), detail::kBlockHeader,
+          detail::kSpans && !detail::san::LeakCheckerMayLook()};
 }
 
 }  // namespace concalloc

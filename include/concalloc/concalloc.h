@@ -169,6 +169,10 @@ struct BuildInfo {
   std::size_t header_bytes;  // HDR-1: a class block's header, 8 or 16 bytes:
                              // a request of n bytes is a class block when
                              // n + header_bytes <= 8192 (SIZE-2)
+  bool mapped_spans;         // HEAP-SPAN, HEAP-CACHE: with the default backend
+                             // spans are mapped from the system (not where a
+                             // leak checker may look: checked and sanitizer
+                             // builds, Valgrind), and empty ones are cached
 };
 CONCALLOC_API BuildInfo GetBuildInfo() noexcept;
 
