@@ -6,6 +6,7 @@
 #include "checked.h"
 #include "lock.h"
 #include "platform.h"
+#include "span_cache.h"
 #include "trace.h"
 
 namespace concalloc::detail {
@@ -137,56 +138,6 @@ void Reset(Span* s) noexcept {
   s->nfree = 0;
 }
 
-// HEAP-CACHE: empty mapped spans, by size (64, 128, 256 KiB), that the next
-// span of any class of that size is made from before the system is asked:
-//   INV-SPAN-CACHE: from free[i], `count[i]` spans of size 64 KiB << i,
-//                   linked through `next`, each with check 0 (no class's);
-//                   bytes == the sum of their sizes <= kSpanCacheBytes.
-// A thread's first blocks of each class come from a new span, and its
-// exit (DEPOT-QUIET) gives them back: without the cache every thread that
-// a program starts and ends mapped and unmapped a span per class it used
-// (ThreadChurn, 8 threads of 64 classes each: 0.08x glibc's time, the
-// unmaps' TLB shootdowns the most of it). Trim() unmaps them.
-constexpr std::size_t kSpanCacheBytes = std::size_t{8} << 20;
-struct alignas(64) SpanCache {
-  WordLock lock;
-  Span* free[3];
-  std::uint32_t count[3];
-  std::size_t bytes;
-  std::uint64_t reused;  // spans made from the cache, ever
-};
-SpanCache g_span_cache;
-int SizeIndex(std::size_t bytes) noexcept { return bytes == 65536 ? 0 : bytes == 131072 ? 1 : 2; }
-
-// An empty span of `bytes` from the cache, or nullptr.
-Span* TakeCachedSpan(std::size_t bytes) noexcept {
-  const int i = SizeIndex(bytes);
-  bool contended;
-  WordLocked lock(g_span_cache.lock, true, &contended);
-  Span* s = g_span_cache.free[i];
-  if (s != nullptr) {
-    g_span_cache.free[i] = s->next;
-    g_span_cache.count[i] -= 1;
-    g_span_cache.bytes -= bytes;
-    g_span_cache.reused += 1;
-  }
-  return s;
-}
-
-// Caches mapped span s (its record already cleared) if the cache has room.
-bool CacheSpan(Span* s, std::size_t bytes) noexcept {
-  const int i = SizeIndex(bytes);
-  bool contended;
-  WordLocked lock(g_span_cache.lock, true, &contended);
-  if (g_span_cache.bytes + bytes > kSpanCacheBytes && kMutant != kMutantSpanCacheUnbounded)
-    return false;
-  s->next = g_span_cache.free[i];
-  g_span_cache.free[i] = s;
-  g_span_cache.count[i] += 1;
-  g_span_cache.bytes += bytes;
-  return true;
-}
-
 // HEAP-SPAN: with the default backend (the C heap), spans are mapped from the
 // system: glibc's memalign would take twice a span from its heap for each
 // and keep the misaligned rest as free chunks whose headers touch a page or
@@ -200,7 +151,7 @@ Span* NewSpan(std::size_t cls, std::uint32_t shard) noexcept {
   const std::size_t bytes = SpanBytes(cls);
   const Backend& backend = CurrentBackend();
   const bool mapped = &backend == &DefaultBackend() && !san::LeakCheckerMayLook();
-  Span* s = mapped ? TakeCachedSpan(bytes) : nullptr;  // HEAP-CACHE
+  auto* s = mapped ? static_cast<Span*>(TakeCachedSpan(bytes)) : nullptr;  // HEAP-CACHE
   if (s == nullptr)
     s = static_cast<Span*>(mapped ? platform::MapAligned(bytes)
                                   : backend.alloc_aligned(bytes, bytes));
@@ -370,26 +321,7 @@ std::size_t HeapTrim(bool unmap_cache) noexcept {
       }
     }
   }
-  if (unmap_cache) {  // HEAP-CACHE: Trim() unmaps the cached spans too
-    Span* lists[3];
-    {
-      bool contended;
-      WordLocked lock(g_span_cache.lock, true, &contended);
-      for (int i = 0; i < 3; ++i) {
-        lists[i] = g_span_cache.free[i];
-        g_span_cache.free[i] = nullptr;
-        g_span_cache.count[i] = 0;
-      }
-      g_span_cache.bytes = 0;
-    }
-    for (int i = 0; i < 3; ++i) {
-      for (Span* s = lists[i]; s != nullptr;) {
-        Span* next = s->next;
-        platform::UnmapAligned(s, std::size_t{65536} << i);
-        s = next;
-      }
-    }
-  }
+  if (unmap_cache) UnmapCachedSpans();  // HEAP-CACHE: Trim() unmaps the cached spans too
   return bytes;
 }
 
@@ -410,10 +342,9 @@ HeapCounts GetHeapCounts() noexcept {
       counts.blocks_given += h.blocks_given;
     }
   }
-  bool contended;
-  WordLocked lock(g_span_cache.lock, true, &contended);
-  counts.cached_span_bytes = g_span_cache.bytes;
-  counts.spans_reused = g_span_cache.reused;
+  const SpanCacheCounts cached = GetSpanCacheCounts();  // HEAP-CACHE
+  counts.cached_span_bytes = cached.bytes;
+  counts.spans_reused = cached.reused;
   return counts;
 }
 
@@ -460,25 +391,7 @@ const char* CheckInvSpan(const void** address) noexcept {
       }
     }
   }
-  // INV-SPAN-CACHE
-  bool contended;
-  WordLocked lock(g_span_cache.lock, true, &contended);
-  std::size_t bytes = 0;
-  for (int i = 0; i < 3; ++i) {
-    std::uint32_t k = 0;
-    for (const Span* s = g_span_cache.free[i]; s != nullptr; s = s->next, ++k) {
-      *address = s;
-      if (k >= g_span_cache.count[i] || s->check != 0 ||
-          (reinterpret_cast<std::uintptr_t>(s) & ((std::size_t{65536} << i) - 1)) != 0)
-        return "INV-SPAN-CACHE";
-      bytes += std::size_t{65536} << i;
-    }
-    if (k != g_span_cache.count[i]) return "INV-SPAN-CACHE";
-  }
-  *address = &g_span_cache;
-  if (bytes != g_span_cache.bytes || bytes > kSpanCacheBytes) return "INV-SPAN-CACHE";
-  *address = nullptr;
-  return nullptr;
+  return CheckInvSpanCache(address);  // INV-SPAN-CACHE
 }
 
 void HeapAfterForkInChild() noexcept {
@@ -493,14 +406,7 @@ void HeapAfterForkInChild() noexcept {
       RenewInChild(h.lock);
     }
   }
-  if (IsHeld(g_span_cache.lock)) {  // HEAP-CACHE: its spans stay the parent's
-    for (int i = 0; i < 3; ++i) {
-      g_span_cache.free[i] = nullptr;
-      g_span_cache.count[i] = 0;
-    }
-    g_span_cache.bytes = 0;
-  }
-  RenewInChild(g_span_cache.lock);
+  SpanCacheAfterForkInChild();  // HEAP-CACHE
 }
 
 }  // namespace concalloc::detail

@@ -82,8 +82,9 @@ struct HeapCounts {
 };
 HeapCounts GetHeapCounts() noexcept;
 
-// INV-SPAN: walks every span on a class's list and every kept one; the
-// first broken clause, or nullptr. (VALIDATE-1)
+// INV-SPAN: walks every span on a class's list and every kept one, then the
+// span cache (INV-SPAN-CACHE); the first broken clause, or nullptr.
+// (VALIDATE-1)
 const char* CheckInvSpan(const void** address) noexcept;
 
 // LIFE-4: in the fork child (lock.cpp). A class whose lock another thread
