@@ -252,6 +252,36 @@ TEST(Depot, AnExitingThreadsSpareGoesToTheDepot) {
   EXPECT_EQ(CountingBackend::Outstanding(), 0) << "INV-CONSERVE: DEPOT-EXIT, DEPOT-TRIM";
 }
 
+// DEPOT-LISTED, INV-LISTED: a thread's list, put into the depot as the
+// thread exits (its blocks in that thread's cache), goes with the addresses
+// of its blocks; Validate checks them against the chain, and the thread
+// that takes the batch prefetches every block listed.
+TEST(Depot, AHotBatchIsListedAndItsTakerPrefetchesIt) {
+  ScopedCountingBackend backend;
+  ScopedDepotBudget depot(kBig);
+  ScopedDepth depth(256);  // a list of 64-byte blocks holds up to 204
+  AnotherLiveCache other;  // the worker's exit is not the last (DEPOT-QUIET)
+  concalloc::FlushThreadCache();
+  const concalloc::GlobalStats g0 = concalloc::GetGlobalStats();
+  std::thread([] {
+    const std::vector<void*> mine = AllocN(150, 64);
+    concalloc::FlushThreadCache();
+    FreeAll(mine);  // 150 on the list: one batch at the exit (DEPOT-EXIT)
+  }).join();
+  const concalloc::GlobalStats g1 = concalloc::GetGlobalStats();
+  ASSERT_EQ(g1.depot_blocks - g0.depot_blocks, 150u) << "DEPOT-EXIT: the list as one batch";
+  const concalloc::ValidationResult v = concalloc::Validate();
+  EXPECT_TRUE(v) << (v.clause != nullptr ? v.clause : "") << ": "
+                 << (v.reason != nullptr ? v.reason : "") << " (INV-LISTED)";
+  const std::vector<void*> taken = AllocN(150, 64);  // the refill takes the batch
+  const concalloc::GlobalStats g2 = concalloc::GetGlobalStats();
+  EXPECT_EQ(g2.blocks_prefetched - g1.blocks_prefetched, 150u)
+      << "DEPOT-LISTED: the taker prefetches every block of a listed batch";
+  FreeAll(taken);
+  concalloc::Trim();
+  EXPECT_EQ(CountingBackend::Outstanding(), 0) << "INV-CONSERVE: lists and records go back too";
+}
+
 // The bytes a batch of n blocks of 128 bytes costs the budget.
 std::size_t BatchOf128(std::size_t n) {
   return n * 128 + concalloc::GetGlobalStats().batch_record_bytes;
@@ -470,6 +500,9 @@ TEST(Depot, ABatchFlowBetweenTwoThreadsTakesALockPer160Blocks) {
                                 << moved;
   EXPECT_LE(rmws * 1000, moved) << "DEPOT-CREDIT: budget RMWs per block moved: " << rmws << " for "
                                << moved;
+  const std::uint64_t prefetched = g.blocks_prefetched - g0.blocks_prefetched;
+  EXPECT_GE(prefetched * 4, moved) << "DEPOT-LISTED: of " << moved / 2
+                                   << " blocks taken, the listed ones: " << prefetched;
   EXPECT_TRUE(concalloc::Validate()) << "INV-SPARE, INV-DEPOT";
 }
 

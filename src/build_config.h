@@ -140,6 +140,10 @@ enum Mutant : int {
                               // (CACHE-FILL's order)
   kMutantSpanCacheUnbounded = 44,  // empty spans cached past kSpanCacheBytes
                                    // (HEAP-CACHE)
+  kMutantListedSkewed = 45,   // a batch's list names its blocks one place
+                              // off (INV-LISTED)
+  kMutantListedUnused = 46,   // a take prefetches nothing from its batch's
+                              // list (DEPOT-LISTED)
 };
 constexpr Mutant kMutant = static_cast<Mutant>(CONCALLOC_MUTANT);
 constexpr const char* MutantName() {
@@ -188,6 +192,8 @@ constexpr const char* MutantName() {
     case kMutantHeapUnsharded: return "heap_unsharded";
     case kMutantFillReversed: return "fill_reversed";
     case kMutantSpanCacheUnbounded: return "span_cache_unbounded";
+    case kMutantListedSkewed: return "listed_skewed";
+    case kMutantListedUnused: return "listed_unused";
     default: return "";
   }
 }

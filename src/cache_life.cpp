@@ -150,6 +150,7 @@ void ReapOrphans(std::size_t budget) noexcept {
     DrainBins(*tc, true);
     CONCALLOC_TRACE_EVENT(trace::kExit, tc->client.trace, 0, 0, 0, nullptr);
     RetireCounts(tc->client);  // DEPOT-COUNTS
+    ReleaseLists(tc->client);  // DEPOT-LISTED
     DeleteCacheMemory(tc);
   }
   if (reaped) QuietDepot(caches_left);
@@ -210,6 +211,7 @@ void TearDownCallingThread() noexcept {
     if constexpr (kMutant != kMutantLeakAtExit) DrainBins(*tc, true);  // DEPOT-EXIT
     CONCALLOC_TRACE_EVENT(trace::kExit, tc->client.trace, 0, 0, 0, nullptr);
     RetireCounts(tc->client);  // DEPOT-COUNTS
+    ReleaseLists(tc->client);  // DEPOT-LISTED
     DeleteCacheMemory(tc);
     QuietDepot(caches_left);
   }

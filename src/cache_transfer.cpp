@@ -101,8 +101,8 @@ void StashBatch(ThreadCache& tc, std::size_t cls, Batch batch, Block* last) noex
 
 // DEPOT-PUT, DEPOT-BUDGET: a batch in the thread's hand, out of its cache:
 // to the depot, or (refused, or no depot) to the backend.
-void HandOut(ThreadCache& tc, std::size_t cls, Batch batch, bool depot) noexcept {
-  if (depot && DepotPut(cls, batch, tc.client)) {
+void HandOut(ThreadCache& tc, std::size_t cls, Batch batch, bool depot, bool hot) noexcept {
+  if (depot && DepotPut(cls, batch, tc.client, hot)) {
     tc.to_depot[cls] += batch.count;
   } else {
     GiveBackRefused(tc, cls, batch);
@@ -112,9 +112,18 @@ void HandOut(ThreadCache& tc, std::size_t cls, Batch batch, bool depot) noexcept
 
 // DEPOT-XFER: the whole spare cls to the depot as one batch (or, refused or
 // without the depot, to the backend).
-void SpareOut(ThreadCache& tc, std::size_t cls, bool depot) noexcept {
+void SpareOut(ThreadCache& tc, std::size_t cls, bool depot, bool hot) noexcept {
   if (tc.nspare[cls] == 0) return;
-  HandOut(tc, cls, TakeFromSpare(tc, cls, tc.nspare[cls]), depot);
+  HandOut(tc, cls, TakeFromSpare(tc, cls, tc.nspare[cls]), depot, hot);
+}
+
+// DEPOT-LISTED: spare cls, full after a spill, was gathered just now: its
+// class made at least half of this thread's spills since its first (a flow
+// of one class; one of many classes gathers its spare slowly, and its first
+// blocks have left this core's caches by the time it is full).
+bool SpareIsHot(const ThreadCache& tc, std::size_t cls) noexcept {
+  const std::uint32_t own = tc.nspare[cls] / SpillCount(tc.limit[cls]);
+  return tc.spills - tc.spare_from[cls] <= 2 * own;
 }
 
 }  // namespace
@@ -125,7 +134,7 @@ void SpareOut(ThreadCache& tc, std::size_t cls, bool depot) noexcept {
 void DrainBins(ThreadCache& tc, bool to_depot) noexcept {
   const bool depot = to_depot && DepotBudgetBytes() > 0;
   for (std::size_t c = 0; c < kNumClasses; ++c) {
-    if (kMutant != kMutantSpareLost || !to_depot) SpareOut(tc, c, depot);
+    if (kMutant != kMutantSpareLost || !to_depot) SpareOut(tc, c, depot, false);
     const std::uint32_t count = tc.limit[c] - Room(tc, c);
     if (count == 0) continue;
     if (!depot) {
@@ -137,7 +146,7 @@ void DrainBins(ThreadCache& tc, bool to_depot) noexcept {
     SetHead(tc, c, nullptr);
     SetRoom(tc, c, tc.limit[c]);
     CONCALLOC_TRACE_EVENT(trace::kDrain, tc.client.trace, c, 0, count, UserOf(batch.head));
-    HandOut(tc, c, batch, true);
+    HandOut(tc, c, batch, true, true);  // the thread's own list: hot
   }
 }
 
@@ -156,6 +165,8 @@ bool SpillBatch(ThreadCache& tc, std::size_t cls) noexcept {
   SetRoom(tc, cls, Room(tc, cls) + n);
   CONCALLOC_TRACE_EVENT(trace::kSpill, tc.client.trace, cls, 0, n, UserOf(head));
   MarkSegment(head, last, kMutant == kMutantSegmentMiscount ? n + 1 : n);  // DEPOT-SEGMENT
+  if (tc.nspare[cls] == 0) tc.spare_from[cls] = tc.spills;  // DEPOT-LISTED
+  tc.spills += 1;
   StashBatch(tc, cls, {head, n}, last);
   if (tc.nspare[cls] >= tc.xfer[cls] && kMutant != kMutantSpareUnbounded) {
     // The next transfer doubles when the thread's shard still holds two
@@ -169,7 +180,7 @@ bool SpillBatch(ThreadCache& tc, std::size_t cls) noexcept {
     if (BatchBytes(cls, next) <= DepotBudgetBytes() / kXferBudgetShare &&
         DepotBacklog(cls, tc.client) && kMutant != kMutantXferFixed)
       tc.xfer[cls] = next;
-    SpareOut(tc, cls, true);
+    SpareOut(tc, cls, true, SpareIsHot(tc, cls));
   }
   return true;
 }

@@ -130,6 +130,7 @@ void AddInto(DepotCounts& to, const DepotCounts& from) noexcept {
   add(to.acquisitions, from.acquisitions);
   add(to.contended, from.contended);
   add(to.budget_rmws, from.budget_rmws);
+  add(to.blocks_prefetched, from.blocks_prefetched);
 }
 
 // DEPOT-CREDIT: every shard's credit (but `except`'s) back to the
@@ -189,6 +190,7 @@ void FreeRecords(BatchRecord* r, std::size_t cls) noexcept {
   while (r != nullptr) {
     BatchRecord* next = r->older;
     GiveChain(r->batch.head, r->batch.count, cls);
+    if (r->list != nullptr) DefaultBackend().free(r->list);  // DEPOT-LISTED
     DefaultBackend().free(r);
     r = next;
   }
@@ -232,12 +234,57 @@ BatchRecord* PopRecordLocked(Shard& s, BatchRecord** spare) {
 }
 }  // namespace
 
-bool DepotPut(std::size_t cls, Batch batch, DepotClient& client) noexcept {
+namespace {
+// DEPOT-LISTED: the list for a batch of class cls that this thread puts:
+// the one it holds for its next put, else a new one (nullptr when the
+// backend has none: the batch goes without), filled with the batch's first
+// blocks. Before the lock: the blocks are in this thread's cache.
+BlockList* FillList(DepotClient& client, Batch batch, std::size_t cls) noexcept {
+  BlockList* list = client.next_list;
+  client.next_list = nullptr;
+  if (list == nullptr) list = static_cast<BlockList*>(DefaultBackend().alloc(sizeof(BlockList)));
+  if (list == nullptr) return nullptr;
+  const std::uint32_t m = batch.count < kListedMax ? batch.count : kListedMax;
+  Block* b = batch.head;
+  for (std::uint32_t k = 0; k < m; ++k) {
+    list->block[k] = b;
+    if (k + 1 < m) b = NextCached(b, cls);  // CHK-LIST, HARD-LINK
+  }
+  if constexpr (kMutant == kMutantListedSkewed) {  // MUT-1: entry k names block k + 1
+    Block* const head = list->block[0];
+    for (std::uint32_t k = 0; k + 1 < m; ++k) list->block[k] = list->block[k + 1];
+    list->block[m - 1] = head;
+  }
+  list->count = m;
+  return list;
+}
+
+// DEPOT-LISTED: the first two cache lines of each listed block (its header,
+// the link a pop reads, and the caller's first bytes), for writing, all
+// issued before the taker follows the chain.
+void PrefetchListed(const BlockList* list, std::size_t cls, DepotCounts& n) noexcept {
+  if constexpr (kMutant == kMutantListedUnused) return;  // MUT-1
+  const std::size_t reach = kClassSize[cls] < 128 ? kClassSize[cls] : 128;
+  static_assert(sizeof(Block*) == sizeof(void*));
+  platform::PrefetchForWrite(reinterpret_cast<const void* const*>(list->block), list->count,
+                             -static_cast<std::ptrdiff_t>(kBlockHeader), reach);
+  Bump(n.blocks_prefetched, list->count);
+}
+}  // namespace
+
+void ReleaseLists(DepotClient& client) noexcept {
+  if (client.next_list != nullptr) DefaultBackend().free(client.next_list);
+  if (client.held_list != nullptr) DefaultBackend().free(client.held_list);
+  client.next_list = client.held_list = nullptr;
+}
+
+bool DepotPut(std::size_t cls, Batch batch, DepotClient& client, bool hot) noexcept {
   DepotCounts& n = client.counts;
   const std::size_t bytes = BatchBytes(cls, batch.count);
   const std::size_t budget = DepotBudgetBytes();
   if (bytes > budget) return false;  // DEPOT-BUDGET (touches nothing shared)
   Shard& s = g_shards[cls][client.shard % kDepotShards];
+  BlockList* list = hot && batch.count >= ListedMin(cls) ? FillList(client, batch, cls) : nullptr;
   BatchRecord* spare = nullptr;
   BatchRecord* evicted = nullptr;
   bool accepted = true, collected = false;
@@ -285,6 +332,12 @@ bool DepotPut(std::size_t cls, Batch batch, DepotClient& client) noexcept {
           s.free_records = record;
         } else if (accepted) {
           record->batch = batch;
+          record->list = list;  // DEPOT-LISTED
+          list = nullptr;
+          if (client.next_list == nullptr && s.free_lists != nullptr) {
+            client.next_list = s.free_lists;
+            s.free_lists = client.next_list->next_free;
+          }
           LinkNewestLocked(s, cls, record);
           CONCALLOC_TRACE_EVENT(trace::kPut, client.trace, cls, client.shard % kDepotShards,
                                 batch.count, UserOf(batch.head),
@@ -309,10 +362,20 @@ bool DepotPut(std::size_t cls, Batch batch, DepotClient& client) noexcept {
       // The shard has no free record: one from the default backend, with
       // the lock released (DEPOT-NO-DEADLOCK), then again.
       spare = static_cast<BatchRecord*>(DefaultBackend().alloc(sizeof(BatchRecord)));
-      if (spare == nullptr) return false;  // no memory for a record: refused
+      if (spare == nullptr) {  // no memory for a record: refused
+        if (list != nullptr) DefaultBackend().free(list);
+        return false;
+      }
+      spare->list = nullptr;  // a record on a free list has no list (DEPOT-LISTED)
     }
   }
   if (spare != nullptr) DefaultBackend().free(spare);  // the free list had one after all
+  if (list != nullptr) {  // refused: the list waits for this thread's next put
+    if (client.next_list == nullptr)
+      client.next_list = list;
+    else
+      DefaultBackend().free(list);
+  }
   FreeRecords(evicted, cls);
   return accepted;
 }
@@ -324,6 +387,7 @@ Batch DepotTake(std::size_t cls, DepotClient& client) noexcept {
     if (s.nbatches.load(std::memory_order_relaxed) == 0) continue;  // a hint
     BatchRecord* r = nullptr;
     Batch batch{nullptr, 0};
+    BlockList* got = nullptr;  // DEPOT-LISTED
     {
       bool contended;
       ShardLocked lock(s, &contended);
@@ -346,6 +410,17 @@ Batch DepotTake(std::size_t cls, DepotClient& client) noexcept {
         }
       }
       r = UnlinkLocked(s, cls, /*oldest=*/false);
+      // DEPOT-LISTED: this thread keeps the batch's list (prefetched below,
+      // after the lock), and gives back the one of its last take.
+      got = r->list;
+      r->list = nullptr;
+      if (got != nullptr) {
+        if (client.held_list != nullptr) {
+          client.held_list->next_free = s.free_lists;
+          s.free_lists = client.held_list;
+        }
+        client.held_list = got;
+      }
       Bump(n.batches_taken, 1);
       Bump(n.blocks_moved, r->batch.count);
       batch = r->batch;
@@ -359,6 +434,7 @@ Batch DepotTake(std::size_t cls, DepotClient& client) noexcept {
       r->older = s.free_records;  // for the next batch put here
       s.free_records = r;
     }
+    if (got != nullptr) PrefetchListed(got, cls, n);
     return batch;
   }
   return {nullptr, 0};

@@ -28,12 +28,46 @@ struct Batch {
 // class (a producer/consumer of one size) mostly take different locks.
 constexpr std::size_t kDepotShards = 4;
 
-// A batch held by the depot: its chain, and its place in its shard's queue
-// (newest to oldest). Records come from the default backend and are counted
-// in the depot's bytes while they hold a batch (DEPOT-BUDGET); a taken
-// batch's record stays with its shard for the next batch put there.
+// DEPOT-LISTED: the addresses of a batch's first `count` blocks (at most
+// kListedMax), in the order of its chain, written by the thread that puts
+// the batch while its blocks are still in that thread's cache. The thread
+// that takes the batch prefetches them all at once, before it follows the
+// chain: a chain that another core wrote costs one cache miss after the
+// other (each link is read from the block before it), a list costs them
+// side by side. A hint: nothing reads a list to find a block, and a list
+// that is wrong costs time, never memory safety (a prefetch does not fault).
+// Lists circulate like records (a shard keeps those of batches taken, for
+// the next put); each thread holds at most two: the one it fills for its
+// next put, and the one of the batch it took last.
+//   INV-LISTED: a listed batch's list holds exactly its first
+//               min(count, kListedMax) blocks, in chain order.
+// Checker: ValidateDepot (INV-DEPOT).
+constexpr std::uint32_t kListedMax = 256;
+struct BlockList {
+  BlockList* next_free;  // on a shard's free_lists
+  std::uint32_t count;
+  Block* block[kListedMax];
+};
+// DEPOT-LISTED: the batches of class cls that get a list: hot ones (their
+// blocks gathered just now, in the putting thread's cache: the list costs a
+// walk of lines at hand, not a miss per block) of at least ListedMin(cls)
+// blocks: at least 64, and enough that the list is at most a quarter of
+// their blocks' bytes (so 16-byte blocks, four to a cache line, go without).
+constexpr std::uint32_t ListedMin(std::size_t cls) noexcept {
+  const std::size_t by_bytes = (4 * sizeof(BlockList) + kClassSize[cls] - 1) / kClassSize[cls];
+  return by_bytes > 64 ? static_cast<std::uint32_t>(by_bytes) : 64;
+}
+static_assert(ListedMin(0) > kListedMax && ListedMin(4) <= kListedMax,
+              "DEPOT-LISTED: 16-byte blocks go without, 80-byte blocks get lists");
+
+// A batch held by the depot: its chain, its list (DEPOT-LISTED, or
+// nullptr), and its place in its shard's queue (newest to oldest). Records
+// come from the default backend and are counted in the depot's bytes while
+// they hold a batch (DEPOT-BUDGET); a taken batch's record stays with its
+// shard for the next batch put there.
 struct BatchRecord {
   Batch batch;
+  BlockList* list;
   BatchRecord* newer;
   BatchRecord* older;
 };
@@ -52,14 +86,21 @@ struct DepotCounts {
   std::atomic<std::uint64_t> acquisitions{0};  // shard locks taken
   std::atomic<std::uint64_t> contended{0};     // of those, found held
   std::atomic<std::uint64_t> budget_rmws{0};   // of g_depot_bytes
+  std::atomic<std::uint64_t> blocks_prefetched{0};  // DEPOT-LISTED, by takes
 };
 
-// A thread's way into the depot: its shard (DEPOT-SHARD) and its counts.
+// A thread's way into the depot: its shard (DEPOT-SHARD), its counts, and
+// its lists (DEPOT-LISTED: the one for its next put, the one of the batch it
+// took last; its own, touched by its thread alone, freed by ReleaseLists).
 struct DepotClient {
   std::uint32_t shard;
   CONCALLOC_TRACE_ONLY(std::uint16_t trace;)  // TRACE-*: the cache's index
   DepotCounts counts;
+  BlockList* next_list;
+  BlockList* held_list;
 };
+// DEPOT-LISTED: a thread's lists back to the default backend (its teardown).
+void ReleaseLists(DepotClient& client) noexcept;
 
 // DEPOT-COUNTS: adds a client's counts into s (the caller makes sure the
 // client is not freed meanwhile: the registry lock, or its own thread).
@@ -85,7 +126,10 @@ constexpr std::size_t BatchBytes(std::size_t cls, std::uint32_t count) noexcept 
 // the other shards' credits are collected and it tries once more; then the
 // batch is refused: false, and the caller gives its blocks to the backend.
 // One lock acquisition, as a rule; the blocks are not touched under it.
-bool DepotPut(std::size_t cls, Batch batch, DepotClient& client) noexcept;
+// DEPOT-LISTED: `hot` says the batch's blocks are in the calling thread's
+// cache (gathered just now): then a batch of ListedMin(cls) blocks or more
+// gets its list.
+bool DepotPut(std::size_t cls, Batch batch, DepotClient& client, bool hot = false) noexcept;
 
 // DEPOT-TAKE: the newest batch of the class in the client's shard, else in
 // another shard, or {nullptr, 0}. Locks only shards that hold a batch.

@@ -20,7 +20,7 @@ namespace {
 // Up to `want` bytes of the oldest batches of one shard, unlinked; the
 // caller frees them (FreeRecords) after the lock.
 BatchRecord* TakeOldest(Shard& s, std::size_t cls, std::size_t want, std::size_t* got,
-                        bool trimming) {
+                        bool trimming, BlockList** lists = nullptr) {
   BatchRecord* list = nullptr;
   *got = 0;
   bool contended;
@@ -47,6 +47,10 @@ BatchRecord* TakeOldest(Shard& s, std::size_t cls, std::size_t want, std::size_t
   TraceCredit(s, cls, rsv, nullptr);
   AddInto(g_retired, n);
   if (trimming && s.oldest == nullptr) {  // the shard is empty: its records too
+    if (lists != nullptr) {  // and its lists (DEPOT-LISTED)
+      *lists = s.free_lists;
+      s.free_lists = nullptr;
+    }
     while (BatchRecord* r = s.free_records) {
       s.free_records = r->older;
       r->batch = {nullptr, 0};
@@ -64,8 +68,14 @@ void DepotTrim() noexcept {
     for (Shard& s : g_shards[c]) {
       if (!s.used.load(std::memory_order_relaxed)) continue;
       std::size_t got;
-      BatchRecord* list = TakeOldest(s, c, ~std::size_t{0}, &got, true);
+      BlockList* lists = nullptr;
+      BatchRecord* list = TakeOldest(s, c, ~std::size_t{0}, &got, true, &lists);
       FreeRecords(list, c);
+      while (lists != nullptr) {
+        BlockList* next = lists->next_free;
+        DefaultBackend().free(lists);
+        lists = next;
+      }
     }
   }
 }
@@ -103,6 +113,7 @@ void AddCountsOf(GlobalStats& s, const DepotCounts& n) noexcept {
   s.batches_refused += n.batches_refused.load(std::memory_order_relaxed);
   s.batches_evicted += n.batches_evicted.load(std::memory_order_relaxed);
   s.blocks_moved += n.blocks_moved.load(std::memory_order_relaxed);
+  s.blocks_prefetched += n.blocks_prefetched.load(std::memory_order_relaxed);
   s.lock_acquisitions += n.acquisitions.load(std::memory_order_relaxed);
   s.lock_contended += n.contended.load(std::memory_order_relaxed);
   s.budget_rmws += n.budget_rmws.load(std::memory_order_relaxed);
@@ -158,6 +169,19 @@ std::uint32_t ChainLength(const Block* h, std::uint32_t limit) noexcept {
   return n;
 }
 
+// INV-LISTED: a listed batch's list holds its first min(count, kListedMax)
+// blocks, in chain order (the chain itself checked by the caller).
+ValidationResult CheckInvListed(const BatchRecord* r) noexcept {
+  const BlockList* list = r->list;
+  if (list == nullptr) return {nullptr, nullptr, nullptr};
+  const std::uint32_t m = r->batch.count < kListedMax ? r->batch.count : kListedMax;
+  if (list->count != m) return {"INV-LISTED", list, "a batch's list does not have its length"};
+  const Block* h = r->batch.head;
+  for (std::uint32_t k = 0; k < m; ++k, h = PeekLink(h))
+    if (list->block[k] != h) return {"INV-LISTED", list->block[k], "a batch's list is not its chain"};
+  return {nullptr, nullptr, nullptr};
+}
+
 ValidationResult ValidateDepot() noexcept {
   std::size_t reservations = 0;  // INV-DEPOT-BOUND: the shards' bytes and credits
   const std::size_t before = g_depot_bytes.load(std::memory_order_acquire);
@@ -175,6 +199,7 @@ ValidationResult ValidateDepot() noexcept {
         const Batch& b = r->batch;
         if (ChainLength(b.head, b.count) != b.count)
           return {"INV-DEPOT", b.head, "a depot batch's chain does not have its count"};
+        if (ValidationResult v = CheckInvListed(r); !v) return v;
         for (const Block* h = b.head; h != nullptr; h = PeekLink(h)) {
           if (!CachedHeaderOk(h, c))
             return {"INV-DEPOT", h, "a depot block is not tagged as cached in its class"};
@@ -217,6 +242,7 @@ void DepotAfterForkInChild() noexcept {
       }
       RenewInChild(s.lock);
       s.newest = s.oldest = s.free_records = nullptr;
+      s.free_lists = nullptr;
       s.nbatches.store(0, std::memory_order_relaxed);
       s.bytes = 0;
       s.credit.store(0, std::memory_order_relaxed);

@@ -46,14 +46,15 @@ void PrintStats() {
       "concalloc: main thread: %zu blocks cached (%zu bytes), %llu hits, %llu misses, "
       "%llu frees cached; depot: %zu bytes in %zu batches, %llu put, %llu taken, %llu refused, "
       "%llu evicted; moved %llu blocks with %llu lock acquisitions (%llu contended) and %llu "
-      "budget RMWs; heap: %zu spans (%zu KiB, %zu kept empty), %zu blocks out, %llu spans "
+      "budget RMWs, %llu blocks prefetched; heap: %zu spans (%zu KiB, %zu kept empty), %zu blocks out, %llu spans "
       "made, %llu of them from %zu KiB of cached spans\n",
       t.cached_blocks, t.cached_bytes, static_cast<ull>(t.alloc_hits),
       static_cast<ull>(t.alloc_misses), static_cast<ull>(t.frees_cached), g.depot_bytes,
       g.depot_batches, static_cast<ull>(g.batches_put), static_cast<ull>(g.batches_taken),
       static_cast<ull>(g.batches_refused), static_cast<ull>(g.batches_evicted),
       static_cast<ull>(g.blocks_moved), static_cast<ull>(g.lock_acquisitions),
-      static_cast<ull>(g.lock_contended), static_cast<ull>(g.budget_rmws), g.heap_spans,
+      static_cast<ull>(g.lock_contended), static_cast<ull>(g.budget_rmws),
+      static_cast<ull>(g.blocks_prefetched), g.heap_spans,
       g.heap_span_bytes / 1024, g.heap_empty_spans, g.heap_blocks_out,
       static_cast<ull>(g.heap_spans_made), static_cast<ull>(g.heap_spans_reused),
       g.heap_cached_span_bytes / 1024);

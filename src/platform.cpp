@@ -10,6 +10,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
@@ -25,6 +29,60 @@ bool g_exit_key_ok = false;
 std::atomic<void (*)(void*)> g_exit_fn{nullptr};
 void CreateExitKey() { g_exit_key_ok = pthread_key_create(&g_exit_key, g_exit_fn.load()) == 0; }
 }  // namespace
+
+namespace {
+template <typename Fetch>
+CONCALLOC_ALWAYS_INLINE void PrefetchEach(const void* const* ptrs, std::size_t n,
+                                          std::ptrdiff_t offset, std::size_t bytes,
+                                          Fetch fetch) noexcept {
+  for (std::size_t k = 0; k < n; ++k) {
+    const auto start = reinterpret_cast<std::uintptr_t>(ptrs[k]) + static_cast<std::uintptr_t>(offset);
+    for (std::uintptr_t p = start & ~std::uintptr_t{63}; p < start + bytes; p += 64) fetch(p);
+  }
+}
+void PrefetchPlain(const void* const* ptrs, std::size_t n, std::ptrdiff_t offset,
+                   std::size_t bytes) noexcept {
+  PrefetchEach(ptrs, n, offset, bytes, [](std::uintptr_t p) {
+    __builtin_prefetch(reinterpret_cast<const void*>(p), 1, 3);
+  });
+}
+#if defined(__x86_64__) || defined(__i386__)
+__attribute__((target("prfchw"))) void PrefetchExclusive(const void* const* ptrs, std::size_t n,
+                                                         std::ptrdiff_t offset,
+                                                         std::size_t bytes) noexcept {
+  for (std::size_t k = 0; k < n; ++k) {
+    const auto start = reinterpret_cast<std::uintptr_t>(ptrs[k]) + static_cast<std::uintptr_t>(offset);
+    for (std::uintptr_t p = start & ~std::uintptr_t{63}; p < start + bytes; p += 64)
+      __builtin_prefetch(reinterpret_cast<const void*>(p), 1, 3);  // PREFETCHW
+  }
+}
+// CPUID 0x80000001: ECX bit 8, PRFCHW (Intel since Broadwell, AMD since K8).
+bool HasPrefetchW() noexcept {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  return __get_cpuid(0x80000001u, &a, &b, &c, &d) != 0 && (c & (1u << 8)) != 0;
+}
+#else
+void PrefetchExclusive(const void* const* ptrs, std::size_t n, std::ptrdiff_t offset,
+                       std::size_t bytes) noexcept {
+  PrefetchPlain(ptrs, n, offset, bytes);
+}
+bool HasPrefetchW() noexcept { return false; }
+#endif
+std::atomic<int> g_prefetch_w{-1};  // not known yet
+}  // namespace
+
+void PrefetchForWrite(const void* const* ptrs, std::size_t n, std::ptrdiff_t offset,
+                      std::size_t bytes) noexcept {
+  int w = g_prefetch_w.load(std::memory_order_relaxed);
+  if (w < 0) {
+    w = HasPrefetchW() ? 1 : 0;
+    g_prefetch_w.store(w, std::memory_order_relaxed);
+  }
+  if (w != 0)
+    PrefetchExclusive(ptrs, n, offset, bytes);
+  else
+    PrefetchPlain(ptrs, n, offset, bytes);
+}
 
 bool AtThreadExit(void (*fn)(void*), void* arg) noexcept {
   void (*none)(void*) = nullptr;

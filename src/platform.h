@@ -33,6 +33,14 @@ inline void CpuRelax() noexcept {
 #endif
 }
 
+// DEPOT-LISTED: for each of the n pointers, prefetches the cache lines of
+// [ptr + offset, ptr + offset + bytes) for writing: PREFETCHW where the
+// processor has it (it fetches a line another core wrote without leaving
+// that core a copy to invalidate later), a plain prefetch elsewhere. A
+// hint: any address may be given, nothing faults.
+void PrefetchForWrite(const void* const* ptrs, std::size_t n, std::ptrdiff_t offset,
+                      std::size_t bytes) noexcept;
+
 // DEPOT-LOCK: sleeps while *word == expected (a futex wait; it may return
 // early, the caller checks again), and wakes one thread sleeping on word.
 void FutexWait(const std::uint32_t* word, std::uint32_t expected) noexcept;

@@ -34,6 +34,8 @@ enum class CacheState : std::uint32_t { kUnborn = 0, kCreating = 1, kLive = 2, k
 //   INV-CACHE-BOUND: count(c) <= ListLimit(c, depth, depot), which is depth,
 //                    or with the depot on at most kListBytes of blocks; and
 //                    nspare[c] <= SpareLimit(c, limit[c]) (DEPOT-XFER).
+//   (spills, spare_from[c]: counters for DEPOT-LISTED's SpareIsHot; no
+//   invariant beyond unsigned arithmetic.)
 //   INV-SPARE:       from spare[c], the links reach nullptr after exactly
 //                    nspare[c] blocks, each as on a list (16-aligned,
 //                    INV-TAG, INV-FILL); SpillCount(limit[c]) <= xfer[c]
@@ -85,6 +87,12 @@ struct alignas(64) ThreadCache : abi_v4::CacheFront {
   Block* spare[kNumClasses];
   std::uint32_t nspare[kNumClasses];
   std::uint32_t xfer[kNumClasses];
+  // DEPOT-LISTED: the thread's spills so far (of every class), and its
+  // count when spare c took its first spill: a spare whose class made at
+  // least half of the thread's spills meanwhile was gathered just now, its
+  // blocks still in this thread's cache (SpareIsHot).
+  std::uint32_t spills;
+  std::uint32_t spare_from[kNumClasses];
 };
 
 // The room word (INLINE-3): room in the low bits, pops above.

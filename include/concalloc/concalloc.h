@@ -141,6 +141,9 @@ struct GlobalStats {
   // 8 MiB; Trim() unmaps them), and how many spans were made from them.
   std::size_t heap_cached_span_bytes;
   std::uint64_t heap_spans_reused;
+  // DEPOT-LISTED: blocks whose cache lines a take prefetched from their
+  // batch's list.
+  std::uint64_t blocks_prefetched;
 };
 CONCALLOC_API GlobalStats GetGlobalStats() noexcept;
 
