@@ -282,6 +282,73 @@ TEST(Depot, AHotBatchIsListedAndItsTakerPrefetchesIt) {
   EXPECT_EQ(CountingBackend::Outstanding(), 0) << "INV-CONSERVE: lists and records go back too";
 }
 
+// DEPOT-GROW: a producer hands 4096 blocks at a time to a consumer, through
+// a depot whose budget holds a tenth of them: the consumer's puts evict, and
+// then the producer finds the depot empty; the budget in force doubles, at
+// most three times, and Trim sets it back.
+TEST(Depot, AFlowBetweenThreadsThatOutgrowsTheBudgetDoublesIt) {
+  constexpr std::size_t kBudget = 32 * 1024;
+  ScopedDepotBudget depot(kBudget);
+  ScopedDepth depth(32);
+  constexpr int kRounds = 12, kPerRound = 4096;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<void*> handed;
+  int round = 0;  // rounds the consumer has freed
+  concalloc::GlobalStats during{};
+  const std::uint64_t growths0 = concalloc::GetGlobalStats().depot_budget_growths;
+  std::thread consumer([&] {
+    for (int r = 0; r < kRounds; ++r) {
+      std::vector<void*> mine;
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait(lock, [&] { return !handed.empty(); });
+        mine.swap(handed);
+      }
+      for (void* p : mine) concalloc::Free(p);
+      std::lock_guard<std::mutex> lock(mu);
+      round = r + 1;
+      cv.notify_all();
+    }
+  });
+  std::thread producer([&] {
+    for (int r = 0; r < kRounds; ++r) {
+      std::vector<void*> batch(kPerRound);
+      for (void*& p : batch) p = concalloc::Alloc(64);
+      std::unique_lock<std::mutex> lock(mu);
+      handed = std::move(batch);
+      cv.notify_all();
+      cv.wait(lock, [&] { return round == r + 1; });
+    }
+    during = concalloc::GetGlobalStats();  // before the threads' exits (DEPOT-QUIET)
+  });
+  producer.join();
+  consumer.join();
+  EXPECT_GE(during.depot_budget_growths - growths0, 1u)
+      << "DEPOT-GROW: the producer found empty a depot the consumer had evicted from";
+  EXPECT_GT(during.depot_budget, kBudget) << "DEPOT-GROW: the budget in force grew";
+  EXPECT_LE(during.depot_budget, 8 * kBudget) << "DEPOT-GROW: at most 8 times the budget set";
+  EXPECT_LE(during.depot_bytes, during.depot_budget) << "INV-DEPOT-BOUND";
+  concalloc::Trim();
+  EXPECT_EQ(concalloc::GetGlobalStats().depot_budget, kBudget) << "DEPOT-GROW: Trim sets it back";
+}
+
+// DEPOT-GROW: a thread alone that frees more than the depot holds, then
+// allocates it again, finds the depot empty after its own evictions: the
+// depot is its second cache level, and the budget stays.
+TEST(Depot, AThreadAloneNeverGrowsTheBudget) {
+  constexpr std::size_t kBudget = 32 * 1024;
+  ScopedDepotBudget depot(kBudget);  // also forgets other threads' evictions
+  ScopedDepth depth(32);
+  const std::uint64_t growths0 = concalloc::GetGlobalStats().depot_budget_growths;
+  for (int r = 0; r < 3; ++r) FreeAll(AllocN(4096, 64));
+  const concalloc::GlobalStats g = concalloc::GetGlobalStats();
+  EXPECT_GT(g.batches_evicted, 0u) << "DEPOT-EVICT: the frees outgrew the depot";
+  EXPECT_EQ(g.depot_budget_growths, growths0) << "DEPOT-GROW: its own evictions never grow it";
+  EXPECT_EQ(g.depot_budget, kBudget) << "DEPOT-GROW";
+  concalloc::FlushThreadCache();
+}
+
 // The bytes a batch of n blocks of 128 bytes costs the budget.
 std::size_t BatchOf128(std::size_t n) {
   return n * 128 + concalloc::GetGlobalStats().batch_record_bytes;

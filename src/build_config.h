@@ -144,6 +144,10 @@ enum Mutant : int {
                               // off (INV-LISTED)
   kMutantListedUnused = 46,   // a take prefetches nothing from its batch's
                               // list (DEPOT-LISTED)
+  kMutantGrowAlone = 47,      // a thread's own evictions grow the budget
+                              // (DEPOT-GROW)
+  kMutantGrowUnbounded = 48,  // the budget doubles past kMaxBudgetDoublings
+                              // (DEPOT-GROW)
 };
 constexpr Mutant kMutant = static_cast<Mutant>(CONCALLOC_MUTANT);
 constexpr const char* MutantName() {
@@ -194,6 +198,8 @@ constexpr const char* MutantName() {
     case kMutantSpanCacheUnbounded: return "span_cache_unbounded";
     case kMutantListedSkewed: return "listed_skewed";
     case kMutantListedUnused: return "listed_unused";
+    case kMutantGrowAlone: return "grow_alone";
+    case kMutantGrowUnbounded: return "grow_unbounded";
     default: return "";
   }
 }

@@ -217,7 +217,50 @@ std::uint32_t GiveChain(Block* h, std::uint32_t count, std::size_t cls, bool dro
   return k - (drop_first && k > 0 ? 1 : 0);
 }
 
-std::size_t DepotBudgetBytes() noexcept { return g_depot_budget.Get(); }
+// DEPOT-GROW: how many times the configured budget is doubled now; and for
+// each class, the client whose put last gave a batch of the class to the
+// backend (an eviction or a refusal), until a take finds the depot empty.
+// Written on those rare events only (never per batch that stays).
+namespace {
+std::atomic<std::uint32_t> g_budget_doublings{0};
+std::atomic<std::uint64_t> g_budget_growths{0};
+std::atomic<std::uintptr_t> g_gave_back_by[kNumClasses];
+
+void NoteGaveBack(std::size_t cls, const DepotClient& client) {
+  g_gave_back_by[cls].store(reinterpret_cast<std::uintptr_t>(&client), std::memory_order_relaxed);
+}
+
+// DEPOT-GROW: a take found the depot empty (its thread goes to the backend
+// for blocks of class cls). When another thread's put gave blocks of the
+// class to the backend since the last such take, the depot was too small
+// for the flow between them (what it gave back is needed again): the
+// budget in force doubles, up to kMaxBudgetDoublings times. A thread's own
+// evictions never grow it: alone, it uses the depot as its second cache
+// level (DEPOT-SPILL), and its evictions give back what it did not reuse.
+void NoteEmptyTake(std::size_t cls, const DepotClient& client) {
+  const std::uintptr_t by = g_gave_back_by[cls].load(std::memory_order_relaxed);
+  if (by == 0) return;
+  if (by == reinterpret_cast<std::uintptr_t>(&client) && kMutant != kMutantGrowAlone) return;
+  g_gave_back_by[cls].store(0, std::memory_order_relaxed);
+  constexpr std::uint32_t most = kMutant == kMutantGrowUnbounded ? 6 : kMaxBudgetDoublings;
+  std::uint32_t d = g_budget_doublings.load(std::memory_order_relaxed);
+  while (d < most && !g_budget_doublings.compare_exchange_weak(d, d + 1, std::memory_order_relaxed)) {
+  }
+  if (d < most) g_budget_growths.fetch_add(1, std::memory_order_relaxed);
+}
+}  // namespace
+
+std::size_t ConfiguredDepotBudget() noexcept { return g_depot_budget.Get(); }
+std::size_t DepotBudgetBytes() noexcept {
+  const std::size_t base = g_depot_budget.Get();
+  const std::uint32_t d = g_budget_doublings.load(std::memory_order_relaxed);
+  return base <= (kMaxDepotBytes >> d) ? base << d : kMaxDepotBytes;
+}
+void ResetDepotGrowth() noexcept {
+  g_budget_doublings.store(0, std::memory_order_relaxed);
+  for (auto& by : g_gave_back_by) by.store(0, std::memory_order_relaxed);
+}
+std::uint64_t DepotBudgetGrowths() noexcept { return g_budget_growths.load(std::memory_order_relaxed); }
 
 namespace {
 // A record for a batch of shard s: its free list's first, or `spare`; the
@@ -315,6 +358,7 @@ bool DepotPut(std::size_t cls, Batch batch, DepotClient& client, bool hot) noexc
               collect = true;
             } else {  // refused
               Bump(n.batches_refused, 1);
+              NoteGaveBack(cls, client);  // DEPOT-GROW
               accepted = false;
             }
             break;
@@ -324,6 +368,7 @@ bool DepotPut(std::size_t cls, Batch batch, DepotClient& client, bool hot) noexc
           CONCALLOC_TRACE_EVENT(trace::kEvict, client.trace, cls, client.shard % kDepotShards,
                                 old->batch.count, UserOf(old->batch.head));
           Bump(n.batches_evicted, 1);
+          NoteGaveBack(cls, client);  // DEPOT-GROW
           old->older = evicted;
           evicted = old;
         }
@@ -437,6 +482,7 @@ Batch DepotTake(std::size_t cls, DepotClient& client) noexcept {
     if (got != nullptr) PrefetchListed(got, cls, n);
     return batch;
   }
+  NoteEmptyTake(cls, client);  // DEPOT-GROW
   return {nullptr, 0};
 }
 

@@ -110,8 +110,18 @@ void RetireCounts(const DepotClient& client) noexcept;
 // The counts of every live cache (thread_cache.cpp: under the registry lock).
 void AddLiveCounts(GlobalStats& s) noexcept;
 
-// DEPOT-BUDGET: the configured budget; 0 means the depot is off.
+// DEPOT-BUDGET, DEPOT-GROW: the budget in force: the configured one
+// (ConfiguredDepotBudget), doubled once for each time the depot was found
+// too small for a flow between threads, at most kMaxBudgetDoublings times;
+// 0 means the depot is off.
 std::size_t DepotBudgetBytes() noexcept;
+std::size_t ConfiguredDepotBudget() noexcept;
+constexpr std::uint32_t kMaxBudgetDoublings = 3;
+// DEPOT-GROW: the budget in force goes back to the configured one (Trim,
+// DEPOT-QUIET, SetDepotBudget; before they give batches back).
+void ResetDepotGrowth() noexcept;
+// DEPOT-GROW: the times the budget doubled since the process started.
+std::uint64_t DepotBudgetGrowths() noexcept;
 
 // The bytes a batch of `count` blocks of class cls takes from the budget:
 // its blocks and its record.

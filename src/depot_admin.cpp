@@ -63,6 +63,7 @@ BatchRecord* TakeOldest(Shard& s, std::size_t cls, std::size_t want, std::size_t
 }  // namespace
 
 void DepotTrim() noexcept {
+  ResetDepotGrowth();  // DEPOT-GROW: first, so that no put fills the grown budget again
   // Every shard (its batches, and the records it keeps), one lock at a time.
   for (std::size_t c = 0; c < kNumClasses; ++c) {
     for (Shard& s : g_shards[c]) {
@@ -81,6 +82,7 @@ void DepotTrim() noexcept {
 }
 
 std::size_t DepotTrimTo(std::size_t keep) noexcept {
+  ResetDepotGrowth();  // DEPOT-GROW (DEPOT-QUIET, SetDepotBudget)
   // Oldest first, across classes and shards: in rounds, each shard that
   // holds a batch gives its oldest one back, until the depot holds at most
   // `keep` (or nothing is left to give).
@@ -127,6 +129,7 @@ void RetireCounts(const DepotClient& client) noexcept { AddInto(g_retired, clien
 GlobalStats DepotStats() noexcept {
   GlobalStats s{};
   s.depot_budget = DepotBudgetBytes();
+  s.depot_budget_growths = DepotBudgetGrowths();
   s.batch_record_bytes = sizeof(BatchRecord);
   for (std::size_t c = 0; c < kNumClasses; ++c) {
     for (Shard& sh : g_shards[c]) {

@@ -44,13 +44,15 @@ void PrintStats() {
   const int n = std::snprintf(
       line, sizeof line,
       "concalloc: main thread: %zu blocks cached (%zu bytes), %llu hits, %llu misses, "
-      "%llu frees cached; depot: %zu bytes in %zu batches, %llu put, %llu taken, %llu refused, "
+      "%llu frees cached; depot: %zu bytes in %zu batches (limit %zu KiB, doubled %llu times), "
+      "%llu put, %llu taken, %llu refused, "
       "%llu evicted; moved %llu blocks with %llu lock acquisitions (%llu contended) and %llu "
       "budget RMWs, %llu blocks prefetched; heap: %zu spans (%zu KiB, %zu kept empty), %zu blocks out, %llu spans "
       "made, %llu of them from %zu KiB of cached spans\n",
       t.cached_blocks, t.cached_bytes, static_cast<ull>(t.alloc_hits),
       static_cast<ull>(t.alloc_misses), static_cast<ull>(t.frees_cached), g.depot_bytes,
-      g.depot_batches, static_cast<ull>(g.batches_put), static_cast<ull>(g.batches_taken),
+      g.depot_batches, g.depot_budget / 1024, static_cast<ull>(g.depot_budget_growths),
+      static_cast<ull>(g.batches_put), static_cast<ull>(g.batches_taken),
       static_cast<ull>(g.batches_refused), static_cast<ull>(g.batches_evicted),
       static_cast<ull>(g.blocks_moved), static_cast<ull>(g.lock_acquisitions),
       static_cast<ull>(g.lock_contended), static_cast<ull>(g.budget_rmws),

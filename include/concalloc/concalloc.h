@@ -77,7 +77,10 @@ CONCALLOC_API std::size_t CacheDepth() noexcept;
 // DEPOT-BUDGET: the bound, in bytes, on the blocks held by the shared depot
 // (default 8 MiB, or CONCALLOC_DEPOT_BYTES). 0 turns the depot off: the
 // original's behaviour exactly. Returns false, changing nothing, above
-// kMaxDepotBytes.
+// kMaxDepotBytes. DEPOT-GROW: a flow between threads that the depot is too
+// small for doubles the budget in force (GlobalStats::depot_budget), up to
+// 8 times this one; Trim(), the last worker's exit and SetDepotBudget set it
+// back.
 constexpr std::size_t kMaxDepotBytes = std::size_t{1} << 40;
 CONCALLOC_API bool SetDepotBudget(std::size_t bytes) noexcept;
 CONCALLOC_API std::size_t DepotBudget() noexcept;
@@ -144,6 +147,9 @@ struct GlobalStats {
   // DEPOT-LISTED: blocks whose cache lines a take prefetched from their
   // batch's list.
   std::uint64_t blocks_prefetched;
+  // DEPOT-GROW: the times the budget in force (depot_budget) doubled, ever;
+  // it is at most 8 times DepotBudget(), and Trim() sets it back.
+  std::uint64_t depot_budget_growths;
 };
 CONCALLOC_API GlobalStats GetGlobalStats() noexcept;
 
