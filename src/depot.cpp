@@ -315,6 +315,12 @@ void PrefetchListed(const BlockList* list, std::size_t cls, DepotCounts& n) noex
 }
 }  // namespace
 
+// DEPOT-LISTED: for each class, the client that took a batch of it last (a
+// hint, written by a take only when it changes). A thread's put is listed
+// only when another thread took the class last: a thread alone takes back
+// its own batches, whose blocks are in its own cache already.
+std::atomic<const DepotClient*> g_taken_by[kNumClasses];
+
 void ReleaseLists(DepotClient& client) noexcept {
   if (client.next_list != nullptr) DefaultBackend().free(client.next_list);
   if (client.held_list != nullptr) DefaultBackend().free(client.held_list);
@@ -327,7 +333,10 @@ bool DepotPut(std::size_t cls, Batch batch, DepotClient& client, bool hot) noexc
   const std::size_t budget = DepotBudgetBytes();
   if (bytes > budget) return false;  // DEPOT-BUDGET (touches nothing shared)
   Shard& s = g_shards[cls][client.shard % kDepotShards];
-  BlockList* list = hot && batch.count >= ListedMin(cls) ? FillList(client, batch, cls) : nullptr;
+  BlockList* list = hot && batch.count >= ListedMin(cls) &&
+                            g_taken_by[cls].load(std::memory_order_relaxed) != &client
+                        ? FillList(client, batch, cls)
+                        : nullptr;
   BatchRecord* spare = nullptr;
   BatchRecord* evicted = nullptr;
   bool accepted = true, collected = false;
@@ -480,6 +489,8 @@ Batch DepotTake(std::size_t cls, DepotClient& client) noexcept {
       s.free_records = r;
     }
     if (got != nullptr) PrefetchListed(got, cls, n);
+    if (g_taken_by[cls].load(std::memory_order_relaxed) != &client)
+      g_taken_by[cls].store(&client, std::memory_order_relaxed);
     return batch;
   }
   NoteEmptyTake(cls, client);  // DEPOT-GROW

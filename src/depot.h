@@ -50,7 +50,8 @@ struct BlockList {
 };
 // DEPOT-LISTED: the batches of class cls that get a list: hot ones (their
 // blocks gathered just now, in the putting thread's cache: the list costs a
-// walk of lines at hand, not a miss per block) of at least ListedMin(cls)
+// walk of lines at hand, not a miss per block), put by a thread other than
+// the class's last taker (g_taken_by, depot.cpp), of at least ListedMin(cls)
 // blocks: at least 64, and enough that the list is at most a quarter of
 // their blocks' bytes (so 16-byte blocks, four to a cache line, go without).
 constexpr std::uint32_t ListedMin(std::size_t cls) noexcept {
