@@ -55,8 +55,13 @@ void CheckAfterStep(const Model& m, const Sut& sut) {
   if (s.cached_blocks > 96 * m.depth || s.cached_bytes > 196608 * m.depth)
     RC_FAIL("INV-CACHE-BOUND: " + std::to_string(s.cached_bytes) + " bytes cached");
   const concalloc::GlobalStats g = concalloc::GetGlobalStats();
-  if (g.depot_bytes > m.depot_budget)
+  // INV-DEPOT-BOUND: the budget in force, which DEPOT-GROW may have doubled
+  // (a thread's eviction, then another's empty take), at most 8 times the
+  // budget set.
+  if (g.depot_bytes > g.depot_budget)
     RC_FAIL("INV-DEPOT-BOUND: " + std::to_string(g.depot_bytes) + " bytes in the depot");
+  if (g.depot_budget < m.depot_budget || g.depot_budget > 8 * m.depot_budget)
+    RC_FAIL("DEPOT-GROW: a budget in force of " + std::to_string(g.depot_budget) + " bytes");
   // INV-CONSERVE: taken from the backend = live + cached + in the depot +
   // returned. Other threads have exited, so the calling thread's cache is
   // the only one.
