@@ -34,7 +34,14 @@ if(MODE STREQUAL "no_testing")
   if(NOT out MATCHES "Total Tests: 0")
     message(FATAL_ERROR "BUILD-4: BUILD_TESTING=OFF still registered tests:\n${out}")
   endif()
-  message(STATUS "BUILD-4: BUILD_TESTING=OFF: no test built, none registered")
+  # CHECK-*: concalloc-check is built and installed all the same.
+  run(${CMAKE_COMMAND} --install ${WORK_DIR}/build --prefix ${WORK_DIR}/root)
+  run(${WORK_DIR}/root/bin/concalloc-check --help)
+  if(NOT out MATCHES "concalloc-check")
+    message(FATAL_ERROR "CHECK: the installed concalloc-check does not run:\n${out}")
+  endif()
+  message(STATUS "BUILD-4: BUILD_TESTING=OFF: no test built, none registered; "
+    "concalloc-check built and installed")
 
 elseif(MODE STREQUAL "fetchcontent")
   run(${CMAKE_COMMAND} -S ${SOURCE_DIR}/examples/fetchcontent -B ${WORK_DIR}/build ${generator}
