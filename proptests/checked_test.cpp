@@ -212,6 +212,58 @@ TEST_F(Checked, WriteAfterFreeIsReportedWhenAnExitedThreadsBlocksLeaveAtProcessE
       << "CHK-WAF: a block that left a thread at its exit, verified at process exit";
 }
 
+// CHK-WAF: a block that waits in its span (issue #35: freed on a thread that
+// exits, its cache flushed, then taken again) is verified when it leaves
+// the span, whichever way: from the span's free list (a block of its span
+// still out), or carved again after its span went empty and was kept (Trim
+// first, so that no other span of the class is kept). The write lands in
+// the first word, where a program's `next` field or vtable pointer is.
+void ExpectWriteInSpanFound(bool keep_span_busy, std::size_t offset) {
+  concalloc::FlushThreadCache();
+  concalloc::Trim();
+  auto* p = static_cast<unsigned char*>(concalloc::Alloc(700));
+  void* busy = keep_span_busy ? concalloc::Alloc(700) : nullptr;  // carved after p
+  concalloc::Free(p);
+  concalloc::FlushThreadCache();  // p to its span
+  concalloc::test::PokeByte(p + offset, 1);
+  EXPECT_DEATH(
+      {
+        for (int k = 0; k < 100; ++k) (void)concalloc::Alloc(700);
+      },
+      Diag("CHK-WAF", p + offset))
+      << "CHK-WAF: a write into a block free in its span ("
+      << (keep_span_busy ? "on its free list" : "its span emptied") << "), byte " << offset;
+  concalloc::test::PokeByte(p + offset, 0xDD);
+  if (busy != nullptr) concalloc::Free(busy);
+}
+
+TEST_F(Checked, WriteAfterFreeIsReportedWhenTheBlockLeavesItsSpan) {
+  ExpectWriteInSpanFound(true, 0);
+  ExpectWriteInSpanFound(true, 5);
+  ExpectWriteInSpanFound(false, 0);
+  ExpectWriteInSpanFound(false, 5);
+}
+
+// CHK-DOUBLE, CHK-FOREIGN: a second Free after the block's memory went back
+// to the backend (a flush and Trim return its span; a large block goes back
+// at once) is a diagnostic line and abort(), never a SIGSEGV, even when the
+// backend unmapped that memory (spans of 8 KiB blocks and large blocks are
+// above glibc's mmap threshold).
+TEST_F(Checked, DoubleFreeAfterItsMemoryWentBackIsReported) {
+  for (std::size_t size : {std::size_t{64}, std::size_t{700}, std::size_t{8000},
+                           std::size_t{1} << 20}) {
+    void* p = concalloc::Alloc(size);
+    concalloc::Free(p);
+    concalloc::FlushThreadCache();
+    concalloc::Trim();
+    EXPECT_DEATH(concalloc::Free(p), DiagOneOf("CHK-DOUBLE|CHK-FOREIGN", p))
+        << "a double free of a " << size << "-byte block after Flush and Trim";
+  }
+  void* unmapped = reinterpret_cast<void*>(std::uintptr_t{1} << 46);
+  EXPECT_DEATH(concalloc::Free(unmapped), Diag("CHK-FOREIGN", unmapped))
+      << "CHK-FOREIGN: a pointer into no mapping";
+}
+
 TEST_F(Checked, FillPatterns) {
   auto* p = static_cast<unsigned char*>(concalloc::Alloc(100));
   const std::size_t n = concalloc::UsableSize(p);

@@ -7,12 +7,19 @@
 // (what a build without the check does, e.g. a mutant or
 // CONCALLOC_HARDENED=OFF).
 //   hardening_probe double_free | double_free_other_thread | forged_link
+// and a third step, reading what malloc hands out (HARD-SECRET):
+//   hardening_probe secret_leak   exits 0 when no word of the fresh blocks
+//   gives a candidate key; else prints "HARD-SECRET: not kept: ..." and
+//   exits 1.
+#include <algorithm>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <thread>
+#include <utility>
+#include <vector>
 #include <unistd.h>
 
 #ifdef PROBE_INLINE
@@ -90,6 +97,96 @@ int ForgedLink() {
   return NotStopped(what);
 }
 
+// HARD-SECRET: what an attacker with one uninitialised read does. Blocks are
+// freed in ways that send them to every place the allocator keeps free
+// blocks (a thread's list and spare, the depot, a span's free list, an
+// empty span reused for another class), then taken again; every word of
+// the first 64 bytes of each fresh block is XORed with every address near
+// the blocks seen (a link or mark names a neighbour) and with 0. A value
+// that three different words give is a key candidate: a keyed link
+// (next ^ key) or mark gives the key once for each block that carries one,
+// while stale user data (a fill) gives no repeat. Values with their top 16
+// bits clear are left out: plain links and glibc's safe-linking
+// ((address >> 12) ^ next) XORed with a neighbour's address give small
+// numbers, not a secret (a release link key has bit 63 set, HARD-LINK).
+void FillAndFree(std::vector<void*>& blocks, std::size_t size) {
+  for (void* p : blocks) {
+    std::memset(p, 0x5A, size);
+    do_free(p);
+  }
+  blocks.clear();
+}
+
+void Churn(std::size_t size, std::size_t n, bool shuffled) {
+  std::vector<void*> blocks;
+  for (std::size_t k = 0; k < n; ++k) blocks.push_back(do_malloc(size));
+  if (shuffled)
+    for (std::size_t k = blocks.size(); k > 1; --k)
+      std::swap(blocks[k - 1], blocks[(k * 2654435761u) % k]);
+  FillAndFree(blocks, size);
+}
+
+int SecretLeak() {
+  g_clause = "HARD-SECRET";
+  std::vector<std::uint64_t> words;
+  std::vector<std::uintptr_t> near;
+  const std::size_t sizes[] = {16, 48, 64, 100, 700, 4000, 8000};
+  for (std::size_t size : sizes) {
+    // Another thread's blocks: its list, spare and depot batches, then (its
+    // cache gone at exit) the spans; one size's empty spans serve the next.
+    std::thread([=] { Churn(size, 20000, true); }).join();
+    std::thread([=] { Churn(size + 8, 3000, false); }).join();
+    // This thread's own spills (segments) and refills.
+    Churn(size, 5000, false);
+    for (int round = 0; round < 2; ++round) {
+      std::vector<void*> fresh;
+      for (int k = 0; k < 64; ++k) fresh.push_back(do_malloc(size));
+      for (void* p : fresh) {
+        const auto a = reinterpret_cast<std::uintptr_t>(p);
+        for (std::ptrdiff_t d = -8; d <= 8; ++d)
+          near.push_back(a + static_cast<std::uintptr_t>(d * static_cast<std::ptrdiff_t>(size)));
+        const std::size_t n = std::min<std::size_t>(size, 64) / 8;
+        for (std::size_t w = 0; w < n; ++w) {
+          std::uint64_t v;
+          std::memcpy(&v, static_cast<char*>(p) + 8 * w, sizeof v);
+          words.push_back(v);
+        }
+      }
+      FillAndFree(fresh, size);
+    }
+  }
+  near.push_back(0);
+  std::sort(words.begin(), words.end());
+  words.erase(std::unique(words.begin(), words.end()), words.end());
+  std::sort(near.begin(), near.end());
+  near.erase(std::unique(near.begin(), near.end()), near.end());
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> candidates;  // (word ^ address, word)
+  for (std::uint64_t w : words)
+    for (std::uintptr_t a : near)
+      if ((w ^ a) >> 48 != 0) candidates.emplace_back(w ^ a, w);
+  std::sort(candidates.begin(), candidates.end());
+  std::size_t best = 0;
+  std::uint64_t key = 0;
+  for (std::size_t i = 0; i < candidates.size();) {
+    std::size_t j = i;
+    std::size_t distinct = 0;
+    for (; j < candidates.size() && candidates[j].first == candidates[i].first; ++j)
+      distinct += j == i || candidates[j].second != candidates[j - 1].second;
+    if (distinct > best) best = distinct, key = candidates[i].first;
+    i = j;
+  }
+  if (best < 3) {
+    std::printf("HARD-SECRET: %zu distinct words of fresh blocks, no key candidate\n",
+                words.size());
+    return 0;
+  }
+  char what[160];
+  std::snprintf(what, sizeof what, "%zu words of fresh blocks give one key candidate, 0x%016llx",
+                best, static_cast<unsigned long long>(key));
+  std::fprintf(stderr, "HARD-SECRET: not kept: %s\n", what);
+  return 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -99,6 +196,9 @@ int main(int argc, char** argv) {
   if (std::strcmp(mode, "double_free") == 0) return DoubleFree(false);
   if (std::strcmp(mode, "double_free_other_thread") == 0) return DoubleFree(true);
   if (std::strcmp(mode, "forged_link") == 0) return ForgedLink();
-  std::fprintf(stderr, "usage: hardening_probe double_free|double_free_other_thread|forged_link\n");
+  if (std::strcmp(mode, "secret_leak") == 0) return SecretLeak();
+  std::fprintf(stderr,
+               "usage: hardening_probe double_free|double_free_other_thread|forged_link|"
+               "secret_leak\n");
   return 2;
 }

@@ -182,6 +182,19 @@ CONCALLOC_ALWAYS_INLINE void StoreHeader(Block* b, std::uint64_t kind, std::uint
   }
 }
 
+// HARD-SECRET, CHK-DOUBLE (checked builds): the header of a block given
+// back to the backend, or carved from a span that went empty: a constant,
+// so that memory the backend hands out again holds no keyed header; a Free
+// that finds it reports a double free.
+constexpr std::uint64_t kGivenBackTag = 0x4B4341424E564947ull;  // "GIVNBACK"
+CONCALLOC_ALWAYS_INLINE void MarkGivenBack(Block* b) noexcept {
+  StoreWord(b, 0);
+  StoreTag(b, kGivenBackTag);
+}
+CONCALLOC_ALWAYS_INLINE bool IsGivenBack(const Block* b) noexcept {
+  return LoadTag(b) == kGivenBackTag && LoadWord(b) == 0;
+}
+
 struct Tag {
   std::uint64_t kind, aux, state;
   std::uint64_t word;  // as stored
@@ -218,10 +231,15 @@ CONCALLOC_ALWAYS_INLINE void SetLink(Block* b, std::size_t cls, const Block* nex
 // where the header is one word; its header's word in builds for ASan and
 // memcheck, where the caller's bytes of a cached block are the tool's)
 // holds its last block and its count:
-//   word == (last | count << 48) ^ LinkKey(),  1 <= count <= kMaxSegment,
-// or LinkKey() alone (count 0) when its end is not known (a drained list);
-// so a chain is cut at a segment's end without walking the segment. Checked
-// builds keep the link in the word, know no segment, and walk.
+//   word == (last | count << 48) ^ SegmentPad(first),  1 <= count <= kMaxSegment,
+// or SegmentPad(first) alone (count 0) when its end is not known (a drained
+// list); so a chain is cut at a segment's end without walking the segment.
+// Checked builds keep the link in the word, know no segment, and walk.
+// HARD-SECRET: the pad is MarkPad(first), a keyed pseudo-random function of
+// the block's address, not the link key: a segment's first block keeps its
+// mark when its batch becomes a list and Alloc hands it out, and a mark
+// XORed with the key would give the key to anyone who reads it (and guesses
+// `last`, a neighbour). Builds that are not hardened: pad 0.
 constexpr bool kSegments = !kChecked;
 constexpr std::uint32_t kMaxSegment = 0x7FFF;
 CONCALLOC_ALWAYS_INLINE std::uint64_t LoadSegmentWord(const Block* b) noexcept {
@@ -234,6 +252,11 @@ CONCALLOC_ALWAYS_INLINE void StoreSegmentWord(Block* b, std::uint64_t v) noexcep
   else
     StoreWord(b, v);
 }
+CONCALLOC_ALWAYS_INLINE std::uint64_t SegmentPad(const Block* first) noexcept {
+  if constexpr (kHardened && kMutant != kMutantMarkKeyed)
+    return MarkPad(reinterpret_cast<std::uintptr_t>(first));
+  return LinkKey();  // MUT-1 mark_keyed: the link key, as before HARD-SECRET
+}
 struct Segment {
   Block* last;          // nullptr: not known
   std::uint32_t count;  // 0: not known
@@ -244,7 +267,7 @@ CONCALLOC_ALWAYS_INLINE void MarkSegment(Block* first, const Block* last,
     const std::uint64_t known = count >= 1 && count <= kMaxSegment && last != nullptr;
     StoreSegmentWord(first, ((known ? reinterpret_cast<std::uintptr_t>(last) : 0) |
                       std::uint64_t{known ? count : 0} << 48) ^
-                         LinkKey());
+                         SegmentPad(first));
   } else {
     (void)first, (void)last, (void)count;
   }
@@ -259,7 +282,7 @@ CONCALLOC_ALWAYS_INLINE Segment PeekSegment(const Block* first, bool* ok) noexce
     (void)first;
     return {nullptr, 0};
   } else {
-    const std::uint64_t w = LoadSegmentWord(first) ^ LinkKey();
+    const std::uint64_t w = LoadSegmentWord(first) ^ SegmentPad(first);
     const std::uint64_t last = w & ((std::uint64_t{1} << 48) - 1);
     const auto count = static_cast<std::uint32_t>(w >> 48);
     *ok = (w >> 63) == 0 && (last & 15) == 0 && (count == 0) == (last == 0);

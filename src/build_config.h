@@ -148,6 +148,12 @@ enum Mutant : int {
                               // (DEPOT-GROW)
   kMutantGrowUnbounded = 48,  // the budget doubles past kMaxBudgetDoublings
                               // (DEPOT-GROW)
+  kMutantMarkKeyed = 49,      // segment marks padded with the link key
+                              // (HARD-SECRET)
+  kMutantSpanLinkKept = 50,   // a block taken from its span keeps its link,
+                              // an emptied span its blocks' links (HARD-SECRET)
+  kMutantSpanFillUnchecked = 51,  // a block free in its span is handed out
+                                  // unverified (CHK-WAF)
 };
 constexpr Mutant kMutant = static_cast<Mutant>(CONCALLOC_MUTANT);
 constexpr const char* MutantName() {
@@ -200,6 +206,9 @@ constexpr const char* MutantName() {
     case kMutantListedUnused: return "listed_unused";
     case kMutantGrowAlone: return "grow_alone";
     case kMutantGrowUnbounded: return "grow_unbounded";
+    case kMutantMarkKeyed: return "mark_keyed";
+    case kMutantSpanLinkKept: return "span_link_kept";
+    case kMutantSpanFillUnchecked: return "span_fill_unchecked";
     default: return "";
   }
 }

@@ -26,7 +26,12 @@ ThreadCache* NewCacheMemory() noexcept {
   void* p = DefaultBackend().alloc_aligned(alignof(ThreadCache), sizeof(ThreadCache));
   return p == nullptr ? nullptr : new (p) ThreadCache{};
 }
-void DeleteCacheMemory(ThreadCache* tc) noexcept { DefaultBackend().free(tc); }
+// HARD-SECRET: the cache's copy of the link key is cleared first: the C
+// heap hands the cache's memory out again.
+void DeleteCacheMemory(ThreadCache* tc) noexcept {
+  *static_cast<volatile std::uint64_t*>(&tc->key) = 0;
+  DefaultBackend().free(tc);
+}
 
 // CONF-DEPTH: an empty cache takes the configured depth.
 void ResetBins(ThreadCache& tc) noexcept {

@@ -13,13 +13,57 @@
 namespace concalloc::detail {
 
 std::atomic<std::uint64_t> g_secret{0};
+std::uint64_t g_mark_key[2];
+
+namespace {
+std::atomic<bool> g_secret_drawing{false};
+
+CONCALLOC_ALWAYS_INLINE std::uint64_t Rotl(std::uint64_t x, int b) noexcept {
+  return (x << b) | (x >> (64 - b));
+}
+CONCALLOC_ALWAYS_INLINE void SipRound(std::uint64_t& v0, std::uint64_t& v1, std::uint64_t& v2,
+                                      std::uint64_t& v3) noexcept {
+  v0 += v1, v1 = Rotl(v1, 13), v1 ^= v0, v0 = Rotl(v0, 32);
+  v2 += v3, v3 = Rotl(v3, 16), v3 ^= v2;
+  v0 += v3, v3 = Rotl(v3, 21), v3 ^= v0;
+  v2 += v1, v1 = Rotl(v1, 17), v1 ^= v2, v2 = Rotl(v2, 32);
+}
+}  // namespace
 
 std::uint64_t InitSecret() noexcept {
-  // Deterministic for the process, so threads that race here store the same
-  // value.
-  std::uint64_t s = platform::ProcessRandom();
-  g_secret.store(s, std::memory_order_relaxed);
+  // HARD-SECRET: one thread draws; the others wait for it (a few system
+  // calls, once per process).
+  if (!g_secret_drawing.exchange(true, std::memory_order_acq_rel)) {
+    std::uint64_t r[3];
+    platform::KernelRandom(r, sizeof r);
+    g_mark_key[0] = r[1];
+    g_mark_key[1] = r[2];
+    const std::uint64_t s = r[0] != 0 ? r[0] : 0x5DEECE66Dull;
+    g_secret.store(s, std::memory_order_release);
+    return s;
+  }
+  std::uint64_t s;
+  while ((s = g_secret.load(std::memory_order_acquire)) == 0) platform::Yield();
   return s;
+}
+
+std::uint64_t MarkPad(std::uint64_t x) noexcept {
+  if (g_secret.load(std::memory_order_acquire) == 0) InitSecret();
+  const std::uint64_t k0 = g_mark_key[0], k1 = g_mark_key[1];
+  std::uint64_t v0 = k0 ^ 0x736f6d6570736575ull, v1 = k1 ^ 0x646f72616e646f6dull;
+  std::uint64_t v2 = k0 ^ 0x6c7967656e657261ull, v3 = k1 ^ 0x7465646279746573ull;
+  v3 ^= x;
+  SipRound(v0, v1, v2, v3);
+  v0 ^= x;
+  const std::uint64_t b = std::uint64_t{8} << 56;  // the length of x, in its last byte
+  v3 ^= b;
+  SipRound(v0, v1, v2, v3);
+  v0 ^= b;
+  v2 ^= 0xFF;
+  SipRound(v0, v1, v2, v3);
+  SipRound(v0, v1, v2, v3);
+  SipRound(v0, v1, v2, v3);
+  return v0 ^ v1 ^ v2 ^ v3;
 }
 
 // Reads cached blocks, which ASan sees as poisoned (SAN-CACHED): not
@@ -133,6 +177,14 @@ std::uint64_t CheckedKindOfFreed(const void* p) noexcept {
   if (san::ToolMode()) return kKindAligned;  // SAN-DIRECT: the tool checks Free
   if ((reinterpret_cast<std::uintptr_t>(p) & (kAlignment - 1)) != 0)
     Die("CHK-FOREIGN", p, "free of a pointer that Alloc never returned (misaligned)");
+  // The header may be gone with its memory: a span or a large block given
+  // back (Trim, a span's return) and unmapped, or a pointer into nothing.
+  std::uint64_t header[2];
+  if (!platform::ReadSafely(HeaderAt(BlockOf(p)), header, sizeof header))
+    Die("CHK-FOREIGN", p,
+        "free of a pointer with no readable header (never returned by Alloc, or freed and its "
+        "memory given back)");
+  if (IsGivenBack(BlockOf(p))) Die("CHK-DOUBLE", p, "double free: the block was given back");
   const Tag tag = ReadTag(BlockOf(p));
   if (!tag.ok)
     Die("CHK-FOREIGN", p,

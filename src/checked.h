@@ -29,13 +29,23 @@ CONCALLOC_COLD void Report(const char* clause, const void* address, const char* 
       ::concalloc::detail::Die(clause, address, "internal assert: " what);     \
   } while (0)
 
-// CHK-ENCODE: the per-process secret that tags and links are XORed with.
+// HARD-SECRET, CHK-ENCODE: the per-process secrets, from the kernel
+// (platform::KernelRandom), drawn once, by the first thread that needs them:
+// Secret(), which release links (HARD-LINK) and checked headers (HDR-2,
+// CHK-ENCODE) are XORed with, and the key of MarkPad (DEPOT-SEGMENT's marks).
+// g_secret is published last, with release order; 0 means not drawn yet.
 extern std::atomic<std::uint64_t> g_secret;
+extern std::uint64_t g_mark_key[2];
 CONCALLOC_COLD std::uint64_t InitSecret() noexcept;
 CONCALLOC_ALWAYS_INLINE std::uint64_t Secret() noexcept {
   std::uint64_t s = g_secret.load(std::memory_order_relaxed);
   return CONCALLOC_LIKELY(s != 0) ? s : InitSecret();
 }
+
+// HARD-SECRET: a keyed pseudo-random function of a 64-bit value
+// (SipHash-1-3 under g_mark_key): knowing any number of pairs (x, pad) tells
+// nothing of the key, where x ^ Secret() would give the secret away.
+std::uint64_t MarkPad(std::uint64_t x) noexcept;
 
 // CHK-FILL: bytes handed out, and bytes that sit in a cache.
 constexpr unsigned char kFillLive = 0xCD;

@@ -1,6 +1,7 @@
 #include "heap.h"
 
 #include <atomic>
+#include <cstring>
 
 #include "backend.h"
 #include "checked.h"
@@ -95,6 +96,31 @@ void MarkSpanFree(Block* b, std::size_t cls, const Block* next) noexcept {
   }
 }
 
+// CHK-WAF (checked builds): every slot of a span not out in a cache or with
+// the caller holds the 0xDD fill in its caller's bytes: a new span is
+// filled whole, and a block comes back to its span filled (verified on its
+// way, CheckedToBackend, or filled by a Free that gives it straight back).
+// A slot leaving the span (its free list, or carved) is verified.
+void VerifySpanFill(Block* b, std::size_t cls) noexcept {
+  if constexpr (kChecked && kMutant != kMutantSpanFillUnchecked) {
+    const unsigned char* bad = FirstByteNot(UserOf(b), UserBytes(cls), kFillCached);
+    if (bad != nullptr)
+      Die("CHK-WAF", bad, "write after free: the 0xDD fill of a block free in its span was changed");
+  } else {
+    (void)b, (void)cls;
+  }
+}
+
+// HARD-SECRET, CHK-WAF: block b leaves its span's free list for a cache.
+// Release builds clear its first word, where its keyed link was; checked
+// builds verify its fill (a write after free, wherever the block waited).
+void LeaveSpanFree(Block* b, std::size_t cls) noexcept {
+  if constexpr (kChecked)
+    VerifySpanFill(b, cls);
+  else if constexpr (kMutant != kMutantSpanLinkKept)
+    *reinterpret_cast<std::uint64_t*>(b) = 0;
+}
+
 // The next block of a span's free list after b; HEAP-LINK: a header that
 // does not say "free in a span" or a link out of the span stops the process.
 Block* SpanFreeNext(Span* s, const Block* b, std::size_t cls) noexcept {
@@ -114,6 +140,33 @@ Block* SpanFreeNext(Span* s, const Block* b, std::size_t cls) noexcept {
       (SpanOf(next, cls) != s || reinterpret_cast<const char*>(next) >= s->bump + kBlockHeader))
     Die("HEAP-LINK", UserOf(b), "a block free in its span links out of its span");
   return const_cast<Block*>(next);
+}
+
+// HARD-SECRET, CHK-WAF: span s of class cls is empty (every block it carved
+// is on its free list) and is about to be reset. Checked builds verify each
+// free block's fill (CHK-WAF: the span's return is the last look at them)
+// and leave every carved slot's header a constant, kGivenBackHeader, with no
+// secret in it; release builds clear each carved slot's first word (its
+// keyed link). So an empty span, kept, cached, reused for another class or
+// given back to the backend, holds no word derived from a secret.
+void ScrubEmptySpan(Span* s, std::size_t cls) noexcept {
+  if constexpr (kChecked) {
+    std::uint32_t k = 0;
+    for (Block* b = s->free; b != nullptr && k < s->nfree; ++k) {
+      Block* next = SpanFreeNext(s, b, cls);
+      LeaveSpanFree(b, cls);
+      b = next;
+    }
+  }
+  if constexpr (kMutant == kMutantSpanLinkKept && !kChecked) return;
+  const std::size_t size = kClassSize[cls];
+  for (char* slot = FirstSlot(s); slot < s->bump; slot += size) {
+    Block* b = BlockAtSlot(slot);
+    if constexpr (kChecked)
+      MarkGivenBack(b);
+    else
+      *reinterpret_cast<std::uint64_t*>(b) = 0;
+  }
 }
 
 void Unlist(ClassHeap& h, Span* s) noexcept {
@@ -156,6 +209,9 @@ Span* NewSpan(std::size_t cls, std::uint32_t shard) noexcept {
     s = static_cast<Span*>(mapped ? platform::MapAligned(bytes)
                                   : backend.alloc_aligned(bytes, bytes));
   if (s == nullptr) return nullptr;
+  // CHK-WAF: the slots' caller bytes hold the fill (and what a scrubbed
+  // slot's header would hold) from the start.
+  if constexpr (kChecked) std::memset(s, kFillCached, bytes);
   s->mapped = mapped;
   s->prev = s->next = nullptr;
   s->check = SpanCheck(s, cls);
@@ -227,9 +283,11 @@ std::uint32_t HeapTake(std::size_t cls, std::uint32_t n, Block** out,
           Block* b = s->free;
           s->free = SpanFreeNext(s, b, cls);
           s->nfree -= 1;
+          LeaveSpanFree(b, cls);  // HARD-SECRET, CHK-WAF
           out[got + k] = b;
         }
         for (; got + k < n && s->bump != s->end; ++k) {  // carved in address order
+          VerifySpanFill(BlockAtSlot(s->bump), cls);        // CHK-WAF
           out[got + k] = BlockAtSlot(s->bump);
           s->bump += size;
         }
@@ -249,15 +307,23 @@ std::uint32_t HeapTake(std::size_t cls, std::uint32_t n, Block** out,
 
 void HeapGive(std::size_t cls, Block* const* blocks, std::uint32_t n) noexcept {
   if constexpr (!kSpans) {
-    for (std::uint32_t k = 0; k < n; ++k) CurrentBackend().free(RawOf(blocks[k]));
+    for (std::uint32_t k = 0; k < n; ++k) {
+      if constexpr (kChecked) MarkGivenBack(blocks[k]);  // HARD-SECRET
+      CurrentBackend().free(RawOf(blocks[k]));
+    }
     return;
   }
   Span* to_backend = nullptr;
   // In runs of blocks whose spans are in one shard, each under its lock
-  // (a span's shard is fixed before the span is first listed; a forged
-  // one's is checked under the lock, below).
+  // (a span's shard is fixed before the span is first listed; a run's
+  // first record is checked before its shard is read, HARD-SPAN).
   for (std::uint32_t k = 0; k < n;) {
-    const std::uint32_t shard = SpanOf(blocks[k], cls)->shard % kHeapShards;
+    // HARD-SPAN before the record's shard is trusted (again under the lock,
+    // below, with the count).
+    const Span* first = SpanOf(blocks[k], cls);
+    if (CONCALLOC_UNLIKELY(first->check != SpanCheck(first, cls)) && kMutant != kMutantSpanCheckOff)
+      Die("HARD-SPAN", UserOf(blocks[k]), "freed block is not in a span of its class");
+    const std::uint32_t shard = first->shard % kHeapShards;
     ClassHeap& h = g_heap[cls][shard];
     bool contended;
     WordLocked lock(h.lock, g_really_lock, &contended);
@@ -285,6 +351,7 @@ void HeapGive(std::size_t cls, Block* const* blocks, std::uint32_t n) noexcept {
         // numbers before this one.
         CONCALLOC_TRACE_EVENT(trace::kSpan, trace::kNoCache, cls, 0, SpanSlots(cls), s);
         if (!was_full) Unlist(h, s);
+        ScrubEmptySpan(s, cls);  // HARD-SECRET, CHK-WAF
         Reset(s);
         if (h.kept == nullptr || kMutant == kMutantSpanHoard) {
           h.kept = s;

@@ -7,6 +7,10 @@
 #include <linux/futex.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/uio.h>
+#include <sched.h>
+#include <time.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -137,13 +141,63 @@ void RenewLifeTokenInChild(LifeToken& token) noexcept {
   (void)HoldLifeToken(token);
 }
 
-std::uint64_t ProcessRandom() noexcept {
-  std::uint64_t r = 0;
-  if (const void* bytes = reinterpret_cast<const void*>(getauxval(AT_RANDOM)))
-    std::memcpy(&r, bytes, sizeof r);
-  // Mix in the library's load address (ASLR) in case AT_RANDOM is absent.
-  r ^= reinterpret_cast<std::uintptr_t>(&g_exit_key) * 0x9E3779B97F4A7C15ull;
-  return r != 0 ? r : 0x5DEECE66Dull;
+void KernelRandom(void* out, std::size_t n) noexcept {
+  auto* bytes = static_cast<unsigned char*>(out);
+  std::size_t got = 0;
+  while (got < n) {
+    const long r = syscall(SYS_getrandom, bytes + got, n - got, GRND_NONBLOCK);
+    if (r > 0) {
+      got += static_cast<std::size_t>(r);
+    } else if (r < 0 && errno == EINTR) {
+      continue;
+    } else {
+      break;  // ENOSYS, EAGAIN (the pool is not ready), EPERM (filtered)
+    }
+  }
+  if (got == n) return;
+  // The fallback: a splitmix64 stream seeded from what differs between
+  // processes and runs (never AT_RANDOM).
+  timespec mono{}, real{};
+  clock_gettime(CLOCK_MONOTONIC, &mono);
+  clock_gettime(CLOCK_REALTIME, &real);
+  int on_stack = 0;
+  std::uint64_t x = static_cast<std::uint64_t>(mono.tv_nsec) ^
+                    static_cast<std::uint64_t>(real.tv_sec) << 32 ^
+                    static_cast<std::uint64_t>(real.tv_nsec) ^
+                    static_cast<std::uint64_t>(getpid()) << 40 ^
+                    static_cast<std::uint64_t>(syscall(SYS_gettid)) << 20 ^
+                    reinterpret_cast<std::uintptr_t>(&on_stack) ^
+                    reinterpret_cast<std::uintptr_t>(&g_exit_key) * 0x9E3779B97F4A7C15ull;
+#if defined(__x86_64__)
+  x ^= __builtin_ia32_rdtsc() * 0xD1B54A32D192ED03ull;
+#endif
+  for (; got < n; ++got) {
+    x += 0x9E3779B97F4A7C15ull;
+    std::uint64_t z = x;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    bytes[got] = static_cast<unsigned char>(z ^ (z >> 31));
+  }
+}
+
+void Yield() noexcept { sched_yield(); }
+
+bool ReadSafely(const void* p, void* out, std::size_t n) noexcept {
+  iovec local{out, n};
+  iovec remote{const_cast<void*>(p), n};
+  const ssize_t got = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+  if (got == static_cast<ssize_t>(n)) return true;
+  if (got >= 0 || errno == EFAULT) return false;
+  // Refused (ENOSYS, EPERM under a filter): is every page mapped?
+  const std::uintptr_t page = PageSize();
+  const std::uintptr_t first = reinterpret_cast<std::uintptr_t>(p) & ~(page - 1);
+  const std::uintptr_t last = (reinterpret_cast<std::uintptr_t>(p) + n - 1) & ~(page - 1);
+  unsigned char vec[2];
+  if (n == 0 || last - first > page ||
+      mincore(reinterpret_cast<void*>(first), last - first + page, vec) != 0)
+    return false;
+  std::memcpy(out, p, n);
+  return true;
 }
 
 const char* GetEnv(const char* name) noexcept { return std::getenv(name); }

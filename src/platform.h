@@ -67,9 +67,22 @@ bool LifeTokenOwnerDied(LifeToken& token) noexcept;
 // child's thread has another kernel id, and no robust list of its parent's).
 void RenewLifeTokenInChild(LifeToken& token) noexcept;
 
-// 64 random bits fixed for the life of the process (the kernel's AT_RANDOM),
-// never 0. Does not allocate.
-std::uint64_t ProcessRandom() noexcept;
+// HARD-SECRET: fills out[0..n) with bytes from the kernel's random source
+// (getrandom(2), without blocking), never from AT_RANDOM, whose bytes are
+// the stack protector's canary and the pointer guard. Where getrandom is
+// not served (before the kernel's pool is ready, or filtered), a hash of
+// clocks, the cycle counter, ids and addresses (ASLR): weaker, and said so
+// in SPEC. Does not allocate.
+void KernelRandom(void* out, std::size_t n) noexcept;
+
+// CHK-FOREIGN: copies n bytes at p to out when the process may read them
+// all (process_vm_readv on itself: the kernel checks the mapping and its
+// protection; where that call is refused, mincore(2) checks the mapping);
+// false, with nothing read, when it may not. Does not allocate.
+bool ReadSafely(const void* p, void* out, std::size_t n) noexcept;
+
+// Gives the processor up (sched_yield).
+void Yield() noexcept;
 
 // getenv; does not allocate.
 const char* GetEnv(const char* name) noexcept;

@@ -203,7 +203,12 @@ void FreeBody(Block* h) noexcept {
       tc->backend_frees += 1;  // CACHE-3: the list is full, no depot
     }
     san::LiveBlockToBackend(UserOf(h));  // SAN-FREE
-    if constexpr (kChecked) StoreHeader(h, tag.kind, kStateFreed, 0, tag.word);
+    if constexpr (kChecked) {
+      // CHK-WAF: a block free in its span holds the 0xDD fill, verified when
+      // it leaves the span.
+      if constexpr (kSpans) FillUser(h, UserBytes(tag.kind), kFillCached);
+      StoreHeader(h, tag.kind, kStateFreed, 0, tag.word);
+    }
     CONCALLOC_TRACE_EVENT(trace::kBack, tc != nullptr ? tc->client.trace : trace::kNoCache,
                           tag.kind, 0, 0, UserOf(h));  // TRACE-ORDER: before the free
     HeapGive(tag.kind, &h, 1);  // HEAP-RETURN
@@ -215,7 +220,7 @@ void FreeBody(Block* h) noexcept {
     Die("HARD-DOUBLE", UserOf(h), "double free: the block is already free (in its span)");
   if (tc != nullptr) tc->backend_frees += 1;
   san::LiveBlockToBackend(UserOf(h));  // SAN-FREE
-  if constexpr (kChecked) StoreHeader(h, tag.kind, kStateFreed, tag.aux, tag.word);
+  if constexpr (kChecked) MarkGivenBack(h);  // HARD-SECRET, CHK-DOUBLE
   if (tag.kind == kKindLarge)
     backend.free(RawOf(h));
   else
