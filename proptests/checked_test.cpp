@@ -178,10 +178,15 @@ TEST_F(Checked, WriteAfterFreeIsReportedWhenTheDepotTrims) {
   concalloc::test::ScopedDepth depth(4);
   unsigned char* b[5];
   FreeIntoEmptyList(b, 5);  // b3 b2 in the depot
+  // A block of their span stays out, so that Trim's own check is what finds
+  // the write (a span that went empty would verify its blocks too,
+  // ScrubEmptySpan, and hide mutant trim_unverified).
+  void* keep = concalloc::Alloc(64);
   concalloc::test::PokeByte(b[2] + 7, 1);
   EXPECT_DEATH(concalloc::Trim(), Diag("CHK-WAF", b[2] + 7)) << "CHK-WAF: DepotTrim";
   concalloc::test::PokeByte(b[2] + 7, 0xDD);
   concalloc::Trim();
+  concalloc::Free(keep);
 }
 
 TEST_F(Checked, WriteAfterFreeIsReportedWhenTheDepotRefusesABatch) {
