@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include <sys/auxv.h>
+
 #include <concalloc/backend.h>
 #include <concalloc/concalloc.h>
 
@@ -235,6 +237,34 @@ TEST(Heap, AForeignBlockGivenBackIsStopped) {
       },
       concalloc::GetBuildInfo().checked ? "CHK-FOREIGN: .*" : "HARD-SPAN: .*")
       << "HARD-SPAN: the foreign block was taken into a span";
+}
+
+// HARD-SECRET: the secrets are the kernel's getrandom bytes, not AT_RANDOM's
+// (glibc's stack canary is its first 8 bytes, the pointer guard the next 8),
+// nor AT_RANDOM's words XOR a multiple of an address (what ProcessRandom
+// drew before issue #35: canary ^ &g_exit_key * 0x9E3779B97F4A7C15, which a
+// leak of the secret and of the library's base turned into the canary).
+// A random secret fails this once in about 2^16 runs.
+TEST(Hardening, TheSecretsShareNothingWithAtRandom) {
+  const auto* at = reinterpret_cast<const unsigned char*>(getauxval(AT_RANDOM));
+  ASSERT_NE(at, nullptr);
+  std::uint64_t words[2];
+  std::memcpy(words, at, sizeof words);
+  constexpr std::uint64_t kGolden = 0x9E3779B97F4A7C15ull;
+  std::uint64_t inverse = kGolden;  // Newton's iteration mod 2^64
+  for (int k = 0; k < 6; ++k) inverse *= 2 - kGolden * inverse;
+  ASSERT_EQ(kGolden * inverse, 1u);
+  const std::uint64_t secrets[] = {concalloc::detail::Secret(), concalloc::detail::g_mark_key[0],
+                                   concalloc::detail::g_mark_key[1]};
+  for (std::uint64_t secret : secrets) {
+    for (std::uint64_t word : words) {
+      EXPECT_NE(secret, word) << "HARD-SECRET: a secret is AT_RANDOM's word";
+      const std::uint64_t factor = (secret ^ word) * inverse;
+      EXPECT_FALSE(factor >= 0x10000 && factor < (std::uint64_t{1} << 47))
+          << "HARD-SECRET: a secret is AT_RANDOM's word XOR a multiple of an address, 0x"
+          << std::hex << factor;
+    }
+  }
 }
 
 }  // namespace

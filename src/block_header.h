@@ -191,9 +191,6 @@ CONCALLOC_ALWAYS_INLINE void MarkGivenBack(Block* b) noexcept {
   StoreWord(b, 0);
   StoreTag(b, kGivenBackTag);
 }
-CONCALLOC_ALWAYS_INLINE bool IsGivenBack(const Block* b) noexcept {
-  return LoadTag(b) == kGivenBackTag && LoadWord(b) == 0;
-}
 
 struct Tag {
   std::uint64_t kind, aux, state;

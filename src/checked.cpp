@@ -184,7 +184,8 @@ std::uint64_t CheckedKindOfFreed(const void* p) noexcept {
     Die("CHK-FOREIGN", p,
         "free of a pointer with no readable header (never returned by Alloc, or freed and its "
         "memory given back)");
-  if (IsGivenBack(BlockOf(p))) Die("CHK-DOUBLE", p, "double free: the block was given back");
+  if (header[1] == kGivenBackTag && header[0] == 0)  // MarkGivenBack's word and tag
+    Die("CHK-DOUBLE", p, "double free: the block was given back");
   const Tag tag = ReadTag(BlockOf(p));
   if (!tag.ok)
     Die("CHK-FOREIGN", p,

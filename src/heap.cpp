@@ -145,7 +145,7 @@ Block* SpanFreeNext(Span* s, const Block* b, std::size_t cls) noexcept {
 // HARD-SECRET, CHK-WAF: span s of class cls is empty (every block it carved
 // is on its free list) and is about to be reset. Checked builds verify each
 // free block's fill (CHK-WAF: the span's return is the last look at them)
-// and leave every carved slot's header a constant, kGivenBackHeader, with no
+// and leave every carved slot's header a constant, kGivenBackTag, with no
 // secret in it; release builds clear each carved slot's first word (its
 // keyed link). So an empty span, kept, cached, reused for another class or
 // given back to the backend, holds no word derived from a secret.
