@@ -6,6 +6,9 @@
 //                          than main's frame (K = 0..63 moves it across the
 //                          stack slots of the library's own frames)
 //   leak_depths thread K   the same on a second thread
+//   ... K warm             another function used and freed blocks of the
+//                          class first (else the user's function is the
+//                          class's first user)
 // Exits 0; LeakSanitizer (or memcheck) must report the leak from
 // UserDropsTheOnlyPointer.
 #include <alloca.h>
@@ -18,6 +21,12 @@
 
 namespace {
 
+__attribute__((noinline)) void WarmTheClass() {
+  void* blocks[8];
+  for (void*& b : blocks) b = concalloc::Alloc(100);
+  for (void* b : blocks) concalloc::Free(b);
+}
+
 __attribute__((noinline)) void UserDropsTheOnlyPointer() {
   void* p = concalloc::Alloc(100);
   std::memset(p, 1, 100);
@@ -29,7 +38,8 @@ __attribute__((noinline)) void OverwriteStack() {
   for (char& c : const_cast<char(&)[4096]>(buffer)) c = 0;
 }
 
-__attribute__((noinline)) void DropAtDepth(int k) {
+__attribute__((noinline)) void DropAtDepth(int k, bool warm) {
+  if (warm) WarmTheClass();
   volatile char* pad = static_cast<volatile char*>(alloca(static_cast<std::size_t>(k) * 16 + 1));
   pad[0] = 0;
   UserDropsTheOnlyPointer();
@@ -41,10 +51,11 @@ __attribute__((noinline)) void DropAtDepth(int k) {
 int main(int argc, char** argv) {
   const bool on_thread = argc > 1 && std::strcmp(argv[1], "thread") == 0;
   const int k = argc > 2 ? std::atoi(argv[2]) : 0;
+  const bool warm = argc > 3 && std::strcmp(argv[3], "warm") == 0;
   if (on_thread)
-    std::thread(DropAtDepth, k).join();
+    std::thread(DropAtDepth, k, warm).join();
   else
-    DropAtDepth(k);
+    DropAtDepth(k, warm);
   OverwriteStack();
   return 0;
 }
