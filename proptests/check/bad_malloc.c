@@ -8,6 +8,10 @@
  *   BAD_USABLE         malloc_usable_size says 64 bytes more than there are
  *   BAD_REALLOC        realloc copies only the first half of the contents
  *   BAD_REMOTE_FREE    a free on another thread than the block's is dropped
+ *   BAD_STALE          once in 100 small mallocs, the last small block (still
+ *                      live) is handed out again: a bug that depends on a
+ *                      counter outside the generated sequence, so RapidCheck's
+ *                      rerun of the shrunk case may pass (CHECK-REPORT)
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -140,8 +144,60 @@ static unsigned FakeIndex(void* p) {
 }
 #endif
 
+#if defined(BAD_STALE)
+/* The blocks handed out twice, each with how many frees to ignore (its
+ * extra owners), so that no block is given to glibc twice. */
+#define MAX_STALE 4096
+static struct {
+  void* p;
+  unsigned extra;
+} stale[MAX_STALE];
+static pthread_mutex_t stale_lock = PTHREAD_MUTEX_INITIALIZER;
+static __thread char* last_small;
+static unsigned small_calls;
+static void* HandOutAgain(void* p) {
+  pthread_mutex_lock(&stale_lock);
+  for (unsigned i = 0; i < MAX_STALE; ++i) {
+    if (stale[i].p == p || stale[i].p == NULL) {
+      stale[i].p = p;
+      stale[i].extra += 1;
+      pthread_mutex_unlock(&stale_lock);
+      return p;
+    }
+  }
+  pthread_mutex_unlock(&stale_lock);
+  return NULL; /* table full: no bug this time */
+}
+/* 1: an extra owner's free, to ignore. */
+static int ExtraOwner(void* p) {
+  int extra = 0;
+  pthread_mutex_lock(&stale_lock);
+  for (unsigned i = 0; i < MAX_STALE && stale[i].p != NULL; ++i) {
+    if (stale[i].p == p && stale[i].extra > 0) {
+      stale[i].extra -= 1;
+      extra = 1;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&stale_lock);
+  return extra;
+}
+#endif
+
 EXPORT void* malloc(size_t n) {
-#if defined(BAD_OVERLAP)
+#if defined(BAD_STALE)
+  if (n <= 48) {
+    unsigned k = __atomic_add_fetch(&small_calls, 1, __ATOMIC_RELAXED);
+    if (k % 100 == 0 && last_small != NULL && RealUsable(last_small) >= n) {
+      void* again = HandOutAgain(last_small);
+      if (again != NULL) return again;
+    }
+    void* p = __libc_malloc(n);
+    last_small = p;
+    return p;
+  }
+  return __libc_malloc(n);
+#elif defined(BAD_OVERLAP)
   /* (The fake fits inside its host block, so writing it harms no glibc
    * chunk: only the host's contents.) */
   if (Overlaps(n) && last_small != NULL && nfakes < MAX_FAKES &&
@@ -180,6 +236,9 @@ EXPORT void free(void* p) {
 #if defined(BAD_OVERLAP)
   if (FakeIndex(p) != 0) return;
   if (p == last_small) last_small = NULL;
+#elif defined(BAD_STALE)
+  if (p == last_small) last_small = NULL;
+  if (p != NULL && ExtraOwner(p)) return;
 #endif
   int saved = errno;
   __libc_free(GlibcBlock(p));
@@ -209,10 +268,10 @@ EXPORT void* calloc(size_t n, size_t s) {
 }
 
 EXPORT void* realloc(void* p, size_t n) {
-#if defined(BAD_OVERLAP) || defined(BAD_MISALIGNED) || defined(BAD_REALLOC)
+#if defined(BAD_OVERLAP) || defined(BAD_MISALIGNED) || defined(BAD_REALLOC) || defined(BAD_STALE)
   if (p == NULL) return malloc(n);
   if (n > SIZE_MAX - 64) { errno = ENOMEM; return NULL; }
-#if defined(BAD_OVERLAP)
+#if defined(BAD_OVERLAP) || defined(BAD_STALE)
   /* p is freed below: a new block inside it would be a use after free,
    * not the overlap of two live blocks that this shim stands for. */
   if (p == last_small) last_small = NULL;

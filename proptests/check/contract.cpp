@@ -26,6 +26,27 @@
 #include <rapidcheck/state.h>
 
 namespace concalloc_check {
+// CHECK-REPORT: the first failure of a property's run, as it was found.
+// RapidCheck prints the shrunk case's rerun; when the bug depends on state
+// outside the generated sequence (a counter across calls or cases), that
+// rerun may pass ("no exceptions thrown") and name no rule: the run then
+// prints this one too. Set on the thread that runs the case.
+static std::string g_first_failure;
+#define CHECK_FAIL(msg)                                  \
+  do {                                                   \
+    std::string check_fail_message_ = (msg);             \
+    if (g_first_failure.empty()) g_first_failure = check_fail_message_; \
+    RC_FAIL(check_fail_message_);                        \
+  } while (0)
+
+// Ends a property's run: prints the first failure's rule when it failed.
+static bool NameFirstFailure(bool passed) {
+  if (!passed && !g_first_failure.empty())
+    std::printf("First failure (before shrinking): %s\n", g_first_failure.c_str());
+  g_first_failure.clear();
+  return passed;
+}
+
 namespace {
 
 // ---- CHECK-SEQ: one thread, a model of the live blocks ----
@@ -75,7 +96,7 @@ void VerifyBlock(const Sut& sut, int id, const Live& b, const char* rule) {
   const unsigned char* p = sut.ptr.at(id);
   for (std::size_t k = 0; k < b.size; ++k)
     if (p[k] != b.fill)
-      RC_FAIL(std::string(rule) + ": byte " + std::to_string(k) + " of block " +
+      CHECK_FAIL(std::string(rule) + ": byte " + std::to_string(k) + " of block " +
               std::to_string(id) + " (" + std::to_string(b.size) + " bytes at " + Hex(p) +
               ") changed while it was live");
 }
@@ -95,7 +116,7 @@ void VerifyEdges(const Model& m, const Sut& sut, const char* rule) {
     const std::size_t n = std::min<std::size_t>(b.size, 64);
     for (std::size_t k = 0; k < n; ++k)
       if (p[k] != b.fill || p[b.size - 1 - k] != b.fill)
-        RC_FAIL(std::string(rule) + ": block " + std::to_string(id) + " (" +
+        CHECK_FAIL(std::string(rule) + ": block " + std::to_string(id) + " (" +
                 std::to_string(b.size) + " bytes at " + Hex(p) +
                 ") changed when another block was written");
   }
@@ -109,14 +130,14 @@ void TakeNewBlock(const Model& m, Sut& sut, int id, unsigned char* p, std::size_
   const std::size_t want =
       align != 0 ? align : (api.is_malloc ? FundamentalAlignment(size) : (size != 0 ? 16 : 1));
   if (reinterpret_cast<std::uintptr_t>(p) % want != 0)
-    RC_FAIL((api.is_malloc ? std::string("C17 7.22.3 alignment") : std::string("ALLOC-1")) +
+    CHECK_FAIL((api.is_malloc ? std::string("C17 7.22.3 alignment") : std::string("ALLOC-1")) +
             ": a block of " + std::to_string(size) + " bytes at " + Hex(p) +
             " is not aligned to " + std::to_string(want));
   std::size_t usable = size;
   if (api.usable_size != nullptr) {
     usable = api.usable_size(p);
     if (usable < size)
-      RC_FAIL(std::string(api.is_malloc ? "malloc_usable_size" : "USABLE-1") +
+      CHECK_FAIL(std::string(api.is_malloc ? "malloc_usable_size" : "USABLE-1") +
               ": usable size " + std::to_string(usable) + " is below the " +
               std::to_string(size) + " bytes asked");
   }
@@ -124,7 +145,7 @@ void TakeNewBlock(const Model& m, Sut& sut, int id, unsigned char* p, std::size_
   for (const auto& [other, q] : sut.ptr) {
     const std::size_t qn = sut.span.at(other);
     if (p < q + qn && q < p + span)
-      RC_FAIL(std::string(api.is_malloc ? "C17 7.22.3 disjoint blocks" : "ALLOC-5") +
+      CHECK_FAIL(std::string(api.is_malloc ? "C17 7.22.3 disjoint blocks" : "ALLOC-5") +
               ": the new block [" + Hex(p) + ", +" + std::to_string(span) +
               ") overlaps live block " + std::to_string(other) + " [" + Hex(q) + ", +" +
               std::to_string(qn) + ")" +
@@ -133,7 +154,7 @@ void TakeNewBlock(const Model& m, Sut& sut, int id, unsigned char* p, std::size_
   if (zeroed)
     for (std::size_t k = 0; k < size; ++k)
       if (p[k] != 0)
-        RC_FAIL("C17 7.22.3.2 calloc zeroes: byte " + std::to_string(k) + " of a calloc block of " +
+        CHECK_FAIL("C17 7.22.3.2 calloc zeroes: byte " + std::to_string(k) + " of a calloc block of " +
                 std::to_string(size) + " bytes is " + std::to_string(p[k]));
   // Every usable byte may be used: tried in a child for every fourth block
   // with slack (a child that writes them, then allocates and frees, and
@@ -152,7 +173,7 @@ void TakeNewBlock(const Model& m, Sut& sut, int id, unsigned char* p, std::size_
     }
     int status = 0;
     if (pid > 0 && waitpid(pid, &status, 0) == pid && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
-      RC_FAIL(std::string(api.is_malloc ? "malloc_usable_size" : "USABLE-1") + ": writing the " +
+      CHECK_FAIL(std::string(api.is_malloc ? "malloc_usable_size" : "USABLE-1") + ": writing the " +
               std::to_string(usable) + " usable bytes of a block of " + std::to_string(size) +
               " at " + Hex(p) +
               (WIFEXITED(status) ? " changed another live block" : " broke the allocator (the process died)"));
@@ -184,7 +205,7 @@ struct Alloc : Cmd {
   void run(const Model& m, Sut& sut) const override {
     auto* p = static_cast<unsigned char*>(sut.api->alloc(size));
     if (p == nullptr && !(size == 0 && sut.api->is_malloc))
-      RC_FAIL(std::string(sut.api->is_malloc ? "C17 7.22.3.4 malloc" : "ALLOC-1") +
+      CHECK_FAIL(std::string(sut.api->is_malloc ? "C17 7.22.3.4 malloc" : "ALLOC-1") +
               ": a block of " + std::to_string(size) + " bytes was refused");
     if (p == nullptr) {  // malloc(0) may return NULL: nothing is live then
       sut.ptr[m.next_id] = nullptr;
@@ -209,7 +230,7 @@ struct Calloc : Cmd {
   void run(const Model& m, Sut& sut) const override {
     auto* p = static_cast<unsigned char*>(sut.api->calloc(n, each));
     if (p == nullptr && n * each != 0)
-      RC_FAIL("C17 7.22.3.2 calloc: " + std::to_string(n) + " x " + std::to_string(each) +
+      CHECK_FAIL("C17 7.22.3.2 calloc: " + std::to_string(n) + " x " + std::to_string(each) +
               " bytes were refused");
     if (p == nullptr) {
       sut.ptr[m.next_id] = nullptr;
@@ -270,7 +291,7 @@ struct AllocAligned : Cmd {
         p = api.alloc_aligned(Size(), align), rule = "ALIGN-1";
     }
     if (p == nullptr && Size() != 0)
-      RC_FAIL(std::string(rule) + ": " + std::to_string(Size()) + " bytes aligned to " +
+      CHECK_FAIL(std::string(rule) + ": " + std::to_string(Size()) + " bytes aligned to " +
               std::to_string(align) + " were refused");
     if (p == nullptr) {
       sut.ptr[m.next_id] = nullptr;
@@ -279,7 +300,7 @@ struct AllocAligned : Cmd {
     }
     // (A block of 0 bytes holds no object: its alignment is not checked.)
     if (Size() != 0 && reinterpret_cast<std::uintptr_t>(p) % align != 0)
-      RC_FAIL(std::string(rule) + ": the block at " + Hex(p) + " is not aligned to " +
+      CHECK_FAIL(std::string(rule) + ": the block at " + Hex(p) + " is not aligned to " +
               std::to_string(align));
     TakeNewBlock(m, sut, m.next_id, static_cast<unsigned char*>(p), Size(),
                  Size() != 0 ? align : 1, FillOf(m.next_id), false);
@@ -311,7 +332,7 @@ struct Free : Cmd {
     errno = saved;
     sut.api->release(p);
     if (sut.api->is_malloc && sut.api->errno_rules && errno != saved)
-      RC_FAIL("POSIX free preserves errno: free(" + Hex(p) + ") changed errno to " +
+      CHECK_FAIL("POSIX free preserves errno: free(" + Hex(p) + ") changed errno to " +
               std::to_string(errno));
     sut.ptr.erase(id);
     sut.span.erase(id);
@@ -341,7 +362,7 @@ struct Realloc : Cmd {
     if (p != nullptr) VerifyBlock(sut, id, old, "C17 7.22.3 contents kept until free");
     auto* q = static_cast<unsigned char*>(sut.api->realloc(p, size));
     if (q == nullptr)
-      RC_FAIL("C17 7.22.3.5 realloc: " + std::to_string(size) + " bytes were refused");
+      CHECK_FAIL("C17 7.22.3.5 realloc: " + std::to_string(size) + " bytes were refused");
     // p is gone: the case no longer holds it, even if a check below fails
     // (q is the case's once it has passed them, in TakeNewBlock).
     sut.ptr.erase(id);
@@ -349,7 +370,7 @@ struct Realloc : Cmd {
     const std::size_t kept = std::min(old.size, size);
     for (std::size_t k = 0; k < kept; ++k)
       if (q[k] != old.fill)
-        RC_FAIL("C17 7.22.3.5 realloc keeps the contents: byte " + std::to_string(k) + " of " +
+        CHECK_FAIL("C17 7.22.3.5 realloc keeps the contents: byte " + std::to_string(k) + " of " +
                 std::to_string(kept) + " is lost (" + std::to_string(old.size) + " -> " +
                 std::to_string(size) + " bytes)");
     Model rest = m;
@@ -374,7 +395,8 @@ struct Flush : Cmd {
 
 bool CheckSequences(const Api& api) {
   g_api = &api;
-  return rc::check("CHECK-SEQ: " + api.name + ": generated sequences on one thread", [&] {
+  g_first_failure.clear();
+  return NameFirstFailure(rc::check("CHECK-SEQ: " + api.name + ": generated sequences on one thread", [&] {
     Model model;
     Sut sut{&api, {}, {}};
     // A case's live blocks (those in sut: a block joins it once its checks
@@ -393,7 +415,7 @@ bool CheckSequences(const Api& api) {
                      rc::state::gen::execOneOfWithArgs<Alloc, Alloc, Alloc, Alloc, Calloc,
                                                        AllocAligned, Flush, Free, Free, Free,
                                                        Free, Realloc, Realloc>());
-  });
+  }));
 }
 
 namespace {
@@ -562,7 +584,8 @@ std::string ForkWhileAllocating(const Api& api) {
 
 bool CheckThreads(const Api& api) {
   const bool fork_on = g_fork_enabled.load();
-  return rc::check("CHECK-THREADS: " + api.name +
+  g_first_failure.clear();
+  return NameFirstFailure(rc::check("CHECK-THREADS: " + api.name +
                        ": blocks handed between threads, freed elsewhere, threads exit" +
                        (fork_on ? ", fork" : ""),
                    [&] {
@@ -668,8 +691,8 @@ bool CheckThreads(const Api& api) {
         verify(h, "changed after the thread that made it exited");
         api.release(h.p);
       }
-    if (!failure.empty()) RC_FAIL(failure);
-  });
+    if (!failure.empty()) CHECK_FAIL(failure);
+  }));
 }
 
 void SetForkEnabled(bool on) { g_fork_enabled.store(on); }
