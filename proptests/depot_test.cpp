@@ -282,23 +282,18 @@ TEST(Depot, AHotBatchIsListedAndItsTakerPrefetchesIt) {
   EXPECT_EQ(CountingBackend::Outstanding(), 0) << "INV-CONSERVE: lists and records go back too";
 }
 
-// DEPOT-GROW: a producer hands 4096 blocks at a time to a consumer, through
-// a depot whose budget holds a tenth of them: the consumer's puts evict, and
-// then the producer finds the depot empty; the budget in force doubles, at
-// most three times, and Trim sets it back.
-TEST(Depot, AFlowBetweenThreadsThatOutgrowsTheBudgetDoublesIt) {
-  constexpr std::size_t kBudget = 32 * 1024;
-  ScopedDepotBudget depot(kBudget);
-  ScopedDepth depth(32);
-  constexpr int kRounds = 12, kPerRound = 4096;
+// A producer hands `per_round` blocks of 64 bytes at a time to a consumer,
+// which frees them, `rounds` times; returns the process's statistics as the
+// producer saw them after its last round (before the threads' exits,
+// DEPOT-QUIET).
+concalloc::GlobalStats HandOverInRounds(int rounds, int per_round) {
   std::mutex mu;
   std::condition_variable cv;
   std::vector<void*> handed;
   int round = 0;  // rounds the consumer has freed
   concalloc::GlobalStats during{};
-  const std::uint64_t growths0 = concalloc::GetGlobalStats().depot_budget_growths;
   std::thread consumer([&] {
-    for (int r = 0; r < kRounds; ++r) {
+    for (int r = 0; r < rounds; ++r) {
       std::vector<void*> mine;
       {
         std::unique_lock<std::mutex> lock(mu);
@@ -312,18 +307,31 @@ TEST(Depot, AFlowBetweenThreadsThatOutgrowsTheBudgetDoublesIt) {
     }
   });
   std::thread producer([&] {
-    for (int r = 0; r < kRounds; ++r) {
-      std::vector<void*> batch(kPerRound);
+    for (int r = 0; r < rounds; ++r) {
+      std::vector<void*> batch(static_cast<std::size_t>(per_round));
       for (void*& p : batch) p = concalloc::Alloc(64);
       std::unique_lock<std::mutex> lock(mu);
       handed = std::move(batch);
       cv.notify_all();
       cv.wait(lock, [&] { return round == r + 1; });
     }
-    during = concalloc::GetGlobalStats();  // before the threads' exits (DEPOT-QUIET)
+    during = concalloc::GetGlobalStats();
   });
   producer.join();
   consumer.join();
+  return during;
+}
+
+// DEPOT-GROW: a producer hands 4096 blocks at a time to a consumer, through
+// a depot whose budget holds a tenth of them: the consumer's puts evict, and
+// then the producer finds the depot empty; the budget in force doubles, at
+// most three times, and Trim sets it back.
+TEST(Depot, AFlowBetweenThreadsThatOutgrowsTheBudgetDoublesIt) {
+  constexpr std::size_t kBudget = 32 * 1024;
+  ScopedDepotBudget depot(kBudget);
+  ScopedDepth depth(32);
+  const std::uint64_t growths0 = concalloc::GetGlobalStats().depot_budget_growths;
+  const concalloc::GlobalStats during = HandOverInRounds(12, 4096);
   EXPECT_GE(during.depot_budget_growths - growths0, 1u)
       << "DEPOT-GROW: the producer found empty a depot the consumer had evicted from";
   EXPECT_GT(during.depot_budget, kBudget) << "DEPOT-GROW: the budget in force grew";
@@ -331,6 +339,45 @@ TEST(Depot, AFlowBetweenThreadsThatOutgrowsTheBudgetDoublesIt) {
   EXPECT_LE(during.depot_bytes, during.depot_budget) << "INV-DEPOT-BOUND";
   concalloc::Trim();
   EXPECT_EQ(concalloc::GetGlobalStats().depot_budget, kBudget) << "DEPOT-GROW: Trim sets it back";
+}
+
+// INV-DEPOT-BOUND under Trim: the flow above grows the budget in force
+// while another thread trims (which sets the budget back before it empties
+// the depot) and a third validates all along. Validate must not report the
+// bound broken while a trim is on its way down to the budget: seen failing
+// (Validate false 31 times in Threads.BlocksFreedOnOtherThreadsUnderLoad,
+// DEPOT-QUIET's trim at a thread's exit) before the check knew of trims.
+TEST(Depot, ValidateHoldsWhileTrimSetsAGrownBudgetBack) {
+  constexpr std::size_t kBudget = 32 * 1024;
+  ScopedDepotBudget depot(kBudget);
+  ScopedDepth depth(32);
+  std::atomic<bool> done{false};
+  std::atomic<long> validations{0}, trims{0};
+  std::string failure;  // the first, written by the validator alone
+  const std::uint64_t growths0 = concalloc::GetGlobalStats().depot_budget_growths;
+  std::thread trimmer([&] {
+    while (!done.load()) {
+      concalloc::Trim();
+      trims.fetch_add(1);
+      std::this_thread::yield();
+    }
+  });
+  std::thread validator([&] {
+    while (!done.load()) {
+      const concalloc::ValidationResult v = concalloc::Validate();
+      validations.fetch_add(1);
+      if (!v && failure.empty()) failure = std::string(v.clause) + ": " + v.reason;
+    }
+  });
+  HandOverInRounds(200, 4096);
+  done = true;
+  trimmer.join();
+  validator.join();
+  EXPECT_GE(concalloc::GetGlobalStats().depot_budget_growths - growths0, 1u)
+      << "DEPOT-GROW: the flow grew the budget (the race needs it)";
+  EXPECT_GT(trims.load(), 0);
+  EXPECT_GT(validations.load(), 0);
+  EXPECT_EQ(failure, "") << "INV-DEPOT-BOUND: Validate while Trim sets the budget back";
 }
 
 // DEPOT-GROW: a thread alone that frees more than the depot holds, then

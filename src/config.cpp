@@ -51,6 +51,7 @@ std::size_t CacheDepth() noexcept { return detail::g_cache_depth.Get(); }
 // DEPOT-BUDGET: a lower budget gives back the oldest batches until the
 // depot fits it (INV-DEPOT-BOUND).
 bool SetDepotBudget(std::size_t bytes) noexcept {
+  detail::BudgetAboutToChange();  // INV-DEPOT-BOUND: the old budget's parts
   if (!detail::g_depot_budget.Set(bytes)) return false;
   detail::DepotTrimTo(bytes);
   return true;

@@ -4,6 +4,7 @@
 // depot_admin.cpp; the shard and its invariants in depot_shard.h.
 #include "depot.h"
 
+#include <algorithm>
 #include <atomic>
 
 #include "backend.h"
@@ -226,6 +227,27 @@ std::atomic<std::uint32_t> g_budget_doublings{0};
 std::atomic<std::uint64_t> g_budget_growths{0};
 std::atomic<std::uintptr_t> g_gave_back_by[kNumClasses];
 
+// INV-DEPOT-BOUND across a budget's changes. A budget that goes down (Trim,
+// DEPOT-QUIET, SetDepotBudget) leaves parts reserved under the higher one
+// until the trim gives them back, and a put may land in a shard the trim
+// has passed. The ceiling is at least every budget in force since the
+// depot last fit the budget in force (0: no higher one): raised before a
+// budget goes up or down, settled to 0 by a trim that finds the depot
+// fitting. The epoch counts the changes of both, so that Validate compares
+// the reservation with a bound no change ran across. (Rare events only:
+// sequentially consistent.)
+std::atomic<std::size_t> g_budget_ceiling{0};
+std::atomic<std::uint64_t> g_budget_epoch{0};
+std::size_t BudgetWith(std::size_t base, std::uint32_t d) {
+  return base <= (kMaxDepotBytes >> d) ? base << d : kMaxDepotBytes;
+}
+void RaiseBudgetCeiling(std::size_t bytes) {
+  std::size_t c = g_budget_ceiling.load();
+  while (c < bytes && !g_budget_ceiling.compare_exchange_weak(c, bytes)) {
+  }
+  g_budget_epoch.fetch_add(1);
+}
+
 void NoteGaveBack(std::size_t cls, const DepotClient& client) {
   g_gave_back_by[cls].store(reinterpret_cast<std::uintptr_t>(&client), std::memory_order_relaxed);
 }
@@ -244,22 +266,41 @@ void NoteEmptyTake(std::size_t cls, const DepotClient& client) {
   g_gave_back_by[cls].store(0, std::memory_order_relaxed);
   constexpr std::uint32_t most = kMutant == kMutantGrowUnbounded ? 6 : kMaxBudgetDoublings;
   std::uint32_t d = g_budget_doublings.load(std::memory_order_relaxed);
-  while (d < most && !g_budget_doublings.compare_exchange_weak(d, d + 1, std::memory_order_relaxed)) {
+  for (;;) {
+    if (d >= most) break;
+    RaiseBudgetCeiling(BudgetWith(g_depot_budget.Get(), d + 1));  // INV-DEPOT-BOUND: first
+    if (g_budget_doublings.compare_exchange_weak(d, d + 1)) break;
   }
-  if (d < most) g_budget_growths.fetch_add(1, std::memory_order_relaxed);
+  if (d < most) {
+    g_budget_epoch.fetch_add(1);
+    g_budget_growths.fetch_add(1, std::memory_order_relaxed);
+  }
 }
 }  // namespace
 
 std::size_t ConfiguredDepotBudget() noexcept { return g_depot_budget.Get(); }
 std::size_t DepotBudgetBytes() noexcept {
-  const std::size_t base = g_depot_budget.Get();
-  const std::uint32_t d = g_budget_doublings.load(std::memory_order_relaxed);
-  return base <= (kMaxDepotBytes >> d) ? base << d : kMaxDepotBytes;
+  return BudgetWith(g_depot_budget.Get(), g_budget_doublings.load(std::memory_order_relaxed));
 }
 void ResetDepotGrowth() noexcept {
-  g_budget_doublings.store(0, std::memory_order_relaxed);
+  RaiseBudgetCeiling(DepotBudgetBytes());  // INV-DEPOT-BOUND: before it goes down
+  g_budget_doublings.store(0);
+  g_budget_epoch.fetch_add(1);
   for (auto& by : g_gave_back_by) by.store(0, std::memory_order_relaxed);
 }
+void BudgetAboutToChange() noexcept { RaiseBudgetCeiling(DepotBudgetBytes()); }
+void SettleBudgetCeiling() noexcept {
+  std::size_t c = g_budget_ceiling.load();
+  if (c != 0 && Reserved(g_depot_bytes.load()) <= DepotBudgetBytes() &&
+      g_budget_ceiling.compare_exchange_strong(c, 0))
+    g_budget_epoch.fetch_add(1);
+}
+BudgetBound DepotBudgetBound() noexcept {
+  const std::uint64_t epoch = g_budget_epoch.load();
+  const std::size_t budget = BudgetWith(g_depot_budget.Get(), g_budget_doublings.load());
+  return {std::max(budget, g_budget_ceiling.load()), epoch};
+}
+std::uint64_t DepotBudgetEpoch() noexcept { return g_budget_epoch.load(); }
 std::uint64_t DepotBudgetGrowths() noexcept { return g_budget_growths.load(std::memory_order_relaxed); }
 
 namespace {

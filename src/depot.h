@@ -121,6 +121,21 @@ constexpr std::uint32_t kMaxBudgetDoublings = 3;
 // DEPOT-GROW: the budget in force goes back to the configured one (Trim,
 // DEPOT-QUIET, SetDepotBudget; before they give batches back).
 void ResetDepotGrowth() noexcept;
+// INV-DEPOT-BOUND: the reservation never exceeds the budget in force when
+// each part was reserved. BudgetAboutToChange raises the ceiling to the
+// budget in force (SetDepotBudget, before it sets a new one);
+// SettleBudgetCeiling drops it once the depot fits the budget in force (the
+// trims, at their end). DepotBudgetBound: the most any part may have been
+// reserved under (the budget in force, or the ceiling), and the epoch of
+// budget changes it was read in; DepotBudgetEpoch: that epoch now.
+struct BudgetBound {
+  std::size_t bytes;
+  std::uint64_t epoch;
+};
+void BudgetAboutToChange() noexcept;
+void SettleBudgetCeiling() noexcept;
+BudgetBound DepotBudgetBound() noexcept;
+std::uint64_t DepotBudgetEpoch() noexcept;
 // DEPOT-GROW: the times the budget doubled since the process started.
 std::uint64_t DepotBudgetGrowths() noexcept;
 

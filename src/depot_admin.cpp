@@ -79,6 +79,7 @@ void DepotTrim() noexcept {
       }
     }
   }
+  SettleBudgetCeiling();  // INV-DEPOT-BOUND
 }
 
 std::size_t DepotTrimTo(std::size_t keep) noexcept {
@@ -95,7 +96,10 @@ std::size_t DepotTrimTo(std::size_t keep) noexcept {
     any = false;
     for (std::size_t c = 0; c < kNumClasses; ++c) {
       for (Shard& s : g_shards[c]) {
-        if (reserved() <= keep) return given;
+        if (reserved() <= keep) {
+          SettleBudgetCeiling();  // INV-DEPOT-BOUND
+          return given;
+        }
         if (s.nbatches.load(std::memory_order_relaxed) == 0) continue;
         std::size_t got;
         BatchRecord* list = TakeOldest(s, c, 1, &got, true);  // one batch
@@ -105,6 +109,7 @@ std::size_t DepotTrimTo(std::size_t keep) noexcept {
       }
     }
   }
+  SettleBudgetCeiling();  // INV-DEPOT-BOUND
   return given;
 }
 
@@ -187,6 +192,7 @@ ValidationResult CheckInvListed(const BatchRecord* r) noexcept {
 
 ValidationResult ValidateDepot() noexcept {
   std::size_t reservations = 0;  // INV-DEPOT-BOUND: the shards' bytes and credits
+  const std::uint64_t budget_epoch = DepotBudgetEpoch();
   const std::size_t before = g_depot_bytes.load(std::memory_order_acquire);
   for (std::size_t c = 0; c < kNumClasses; ++c) {
     for (Shard& s : g_shards[c]) {
@@ -215,13 +221,16 @@ ValidationResult ValidateDepot() noexcept {
       reservations += s.bytes + s.credit.load(std::memory_order_relaxed);
     }
   }
-  // INV-DEPOT-BOUND: the reservation never passes the budget (a put reserves
-  // with a compare-and-swap, below the budget or not at all), and it is
-  // what the shards hold, batches and credits: checked when no shard changed
-  // it during the walk (its version unchanged; a shard changes its part only
-  // with it, under its lock).
+  // INV-DEPOT-BOUND: the reservation never passes the budget in force when
+  // each part was reserved (a put reserves with a compare-and-swap, below
+  // the budget or not at all; a lowered budget leaves the ceiling until a
+  // trim finds the depot fitting): checked when no budget changed during the
+  // walk. And it is what the shards hold, batches and credits: checked when
+  // no shard changed it during the walk (its version unchanged; a shard
+  // changes its part only with it, under its lock).
   const std::size_t after = g_depot_bytes.load(std::memory_order_acquire);
-  if (Reserved(after) > DepotBudgetBytes())
+  const BudgetBound bound = DepotBudgetBound();
+  if (bound.epoch == budget_epoch && Reserved(after) > bound.bytes)
     return {"INV-DEPOT-BOUND", &g_depot_bytes, "the depot holds more than its budget"};
   if (before == after && reservations != Reserved(after))
     return {"INV-DEPOT-BOUND", &g_depot_bytes,
