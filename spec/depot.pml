@@ -36,6 +36,10 @@
  * most batches a queue can hold (SLOTS: the model's arrays, not a bound of
  * the C++ depot). Every thread has the same depth, so the C++ path that
  * cuts a batch longer than the list (RefillFromDepot) is not modelled.
+ * BUDGET is constant: DEPOT-GROW's doublings and the resets of Trim and
+ * DEPOT-QUIET, and INV-DEPOT-BOUND's ceiling across them (a part stays
+ * within the budget in force when it was reserved), are checked in C++
+ * (Depot.ValidateHoldsWhileTrimSetsAGrownBudgetBack), not here.
  *   DEPOT-XFER: each thread has a spare per class (up to SLIMIT blocks) that
  *   a spill joins and an empty list refills from first; it goes to the depot
  *   as one batch once it holds xfer blocks, and xfer may then grow, up to
