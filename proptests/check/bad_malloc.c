@@ -12,6 +12,9 @@
  *                      live) is handed out again: a bug that depends on a
  *                      counter outside the generated sequence, so RapidCheck's
  *                      rerun of the shrunk case may pass (CHECK-REPORT)
+ *   BAD_STALE_RARE     the same once in 300 small mallocs: too rare for
+ *                      CHECK-SEQ's short sequences at the default case count
+ *                      (CHECK-CHURN)
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -144,6 +147,14 @@ static unsigned FakeIndex(void* p) {
 }
 #endif
 
+#if defined(BAD_STALE_RARE)
+#define BAD_STALE
+#define STALE_EVERY 300
+#endif
+#if defined(BAD_STALE) && !defined(STALE_EVERY)
+#define STALE_EVERY 100
+#endif
+
 #if defined(BAD_STALE)
 /* The blocks handed out twice, each with how many frees to ignore (its
  * extra owners), so that no block is given to glibc twice. */
@@ -188,7 +199,7 @@ EXPORT void* malloc(size_t n) {
 #if defined(BAD_STALE)
   if (n <= 48) {
     unsigned k = __atomic_add_fetch(&small_calls, 1, __ATOMIC_RELAXED);
-    if (k % 100 == 0 && last_small != NULL && RealUsable(last_small) >= n) {
+    if (k % STALE_EVERY == 0 && last_small != NULL && RealUsable(last_small) >= n) {
       void* again = HandOutAgain(last_small);
       if (again != NULL) return again;
     }

@@ -33,6 +33,10 @@ struct Api {
 // model of the live blocks. Returns true when every case passed; a failure
 // prints the rule it breaks and the shrunk sequence (RapidCheck's report).
 bool CheckSequences(const Api& api);
+// CHECK-CHURN: long runs (up to 20,000 calls, up to 2,000 blocks live) of
+// malloc and free on one thread, each new block checked against every live
+// one: finds bugs that fire once in hundreds of calls, at their cause.
+bool CheckChurn(const Api& api);
 // CHECK-LIMITS: impossible sizes fail with NULL and ENOMEM (EINVAL where
 // POSIX says so), overflowing products included; nothing is lost on the way.
 bool CheckLimits(const Api& api);
@@ -48,6 +52,8 @@ bool CheckReuse(const Api& api);
 // Whether CHECK-THREADS forks (off under ASan and TSan, whose allocators
 // are not fork-safe while other threads are inside them).
 void SetForkEnabled(bool on);
+// CHECK-REPORT: how long a property may shrink after its first failure.
+void SetShrinkSeconds(int seconds);
 
 }  // namespace concalloc_check
 

@@ -42,6 +42,10 @@ spec IDs for concrt):
                 included), contents kept until free and across realloc,
                 calloc zeroed, usable size at least the request, free
                 keeps errno
+  churn         long runs (up to 20,000 calls, 2,000 blocks live) of malloc
+                and free: each new block checked at once against every live
+                one, contents checked at free (bugs that fire once in
+                hundreds of calls)
   limits        impossible sizes give NULL with ENOMEM (EINVAL for a bad
                 posix_memalign alignment), calloc and reallocarray
                 overflows, a failed realloc keeps its block
@@ -57,9 +61,12 @@ does not expose.
 Options:
   --seed N      RapidCheck's seed (repeatable runs)
   --cases N     generated cases per property (default 100)
-  --only LIST   some of: sequences,limits,threads,reuse (default all)
+  --only LIST   some of: sequences,churn,limits,threads,reuse (default all)
   --keep-going  run every property even after one failed (a bad allocator
                 may then crash the checker: glibc's own threads need calloc)
+  --shrink-seconds N  how long a property may shrink after its first
+                failure (default 30): a failure that does not come back on
+                every rerun could keep it shrinking for minutes
   --no-fork     leave fork() out of the threads property
   --skip LIST   leave out these functions (e.g. aligned_alloc,memalign)
   --no-errno    leave out POSIX's errno rules (ENOMEM on failure, free keeps
@@ -185,12 +192,14 @@ int main(int argc, char** argv) {
   }
   std::string seed, cases = "100", only = "all", skip;
   bool fork_on = true, errno_rules = true, keep_going = false;
+  int shrink_seconds = 30;
   for (; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--seed" && i + 1 < argc) seed = argv[++i];
     else if (a == "--cases" && i + 1 < argc) cases = argv[++i];
     else if (a == "--only" && i + 1 < argc) only = argv[++i];
     else if (a == "--no-fork") fork_on = false;
+    else if (a == "--shrink-seconds" && i + 1 < argc) shrink_seconds = std::atoi(argv[++i]);
     else if (a == "--skip" && i + 1 < argc) skip = argv[++i];
     else if (a == "--no-errno") errno_rules = false;
     else if (a == "--keep-going") keep_going = true;
@@ -227,9 +236,10 @@ int main(int argc, char** argv) {
   if (asan && Has(only, "reuse")) {
     std::printf("note: built with ASan, whose quarantine keeps freed memory: the reuse "
                 "property is left out\n");
-    only = only == "all" ? "sequences,limits,threads" : only;
+    only = only == "all" ? "sequences,churn,limits,threads" : only;
   }
   concalloc_check::SetForkEnabled(fork_on);
+  concalloc_check::SetShrinkSeconds(shrink_seconds);
   concalloc_check::Api api = lib != nullptr ? ConcrtApi(lib) : MallocApi();
   api.errno_rules = errno_rules;
   if (!errno_rules) std::printf("note: POSIX's errno rules are left out (--no-errno)\n");
@@ -257,6 +267,7 @@ int main(int argc, char** argv) {
     const char* name;
     bool (*run)(const concalloc_check::Api&);
   } properties[] = {{"sequences", &concalloc_check::CheckSequences},
+                    {"churn", &concalloc_check::CheckChurn},
                     {"limits", &concalloc_check::CheckLimits},
                     {"threads", &concalloc_check::CheckThreads},
                     {"reuse", &concalloc_check::CheckReuse}};
