@@ -382,6 +382,52 @@ TEST(Depot, ValidateHoldsWhileTrimSetsAGrownBudgetBack) {
   EXPECT_EQ(failure, "") << "INV-DEPOT-BOUND: Validate while Trim sets the budget back";
 }
 
+// DEPOT-GROW: "another thread" is another thread, not another address. A
+// thread's frees outgrow the depot (it gives batches back) and it exits;
+// the next thread's cache is made in the memory the C heap got back from
+// the first one's, and it finds the depot empty after taking what the
+// first left: a flow between two threads, so the budget grows. Seen
+// failing before the clients had serials: the new cache, at the old one's
+// address, was taken for the thread that had given back.
+TEST(Depot, AThreadWhoseCacheReusesAnExitedOnesMemoryIsAnotherThread) {
+  constexpr std::size_t kBudget = 32 * 1024;
+  ScopedDepotBudget depot(kBudget);
+  ScopedDepth depth(32);
+  // Two other live caches (this thread's and a keeper's): the first
+  // thread's exit is not DEPOT-QUIET's, which would set the budget back.
+  concalloc::Free(concalloc::Alloc(64));
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false, ready = false;
+  std::thread keeper([&] {
+    concalloc::Free(concalloc::Alloc(64));
+    std::unique_lock<std::mutex> lock(mu);
+    ready = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });
+  });
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return ready; });
+  }
+  const concalloc::GlobalStats g0 = concalloc::GetGlobalStats();
+  std::thread([] { FreeAll(AllocN(4096, 64)); }).join();
+  const concalloc::GlobalStats g1 = concalloc::GetGlobalStats();
+  std::thread([] { FreeAll(AllocN(4096, 64)); }).join();
+  const concalloc::GlobalStats g2 = concalloc::GetGlobalStats();
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  keeper.join();
+  EXPECT_GT(g1.batches_evicted, g0.batches_evicted) << "DEPOT-EVICT: the first thread's frees outgrew the depot";
+  EXPECT_EQ(g1.depot_budget_growths, g0.depot_budget_growths) << "DEPOT-GROW: nothing grew it yet";
+  EXPECT_GT(g2.depot_budget_growths, g1.depot_budget_growths)
+      << "DEPOT-GROW: the second thread found the depot empty after the first gave back";
+  concalloc::Trim();
+}
+
 // DEPOT-GROW: a thread alone that frees more than the depot holds, then
 // allocates it again, finds the depot empty after its own evictions: the
 // depot is its second cache level, and the budget stays.

@@ -63,6 +63,7 @@ struct Registry {
   ThreadCache* head = nullptr;
   ThreadCache* cursor = nullptr;  // where the next bounded reap starts
   std::uint32_t next_shard = 0;   // DEPOT-SHARD: round robin over the shards
+  std::uint64_t next_serial = 0;  // DepotClient::serial (DEPOT-GROW, DEPOT-LISTED)
   std::size_t live = 0;           // caches on the list (DEPOT-QUIET)
 };
 Registry g_registry;
@@ -70,6 +71,7 @@ Registry g_registry;
 void Register(ThreadCache* tc) noexcept {
   Locked lock(g_registry_lock);
   tc->client.shard = g_registry.next_shard++ % kDepotShards;
+  tc->client.serial = ++g_registry.next_serial;
   g_registry.live += 1;
   tc->prev = nullptr;
   tc->next = g_registry.head;

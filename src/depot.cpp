@@ -225,7 +225,7 @@ std::uint32_t GiveChain(Block* h, std::uint32_t count, std::size_t cls, bool dro
 namespace {
 std::atomic<std::uint32_t> g_budget_doublings{0};
 std::atomic<std::uint64_t> g_budget_growths{0};
-std::atomic<std::uintptr_t> g_gave_back_by[kNumClasses];
+std::atomic<std::uint64_t> g_gave_back_by[kNumClasses];  // a DepotClient serial
 
 // INV-DEPOT-BOUND across a budget's changes. A budget that goes down (Trim,
 // DEPOT-QUIET, SetDepotBudget) leaves parts reserved under the higher one
@@ -249,7 +249,7 @@ void RaiseBudgetCeiling(std::size_t bytes) {
 }
 
 void NoteGaveBack(std::size_t cls, const DepotClient& client) {
-  g_gave_back_by[cls].store(reinterpret_cast<std::uintptr_t>(&client), std::memory_order_relaxed);
+  g_gave_back_by[cls].store(client.serial, std::memory_order_relaxed);
 }
 
 // DEPOT-GROW: a take found the depot empty (its thread goes to the backend
@@ -260,9 +260,9 @@ void NoteGaveBack(std::size_t cls, const DepotClient& client) {
 // evictions never grow it: alone, it uses the depot as its second cache
 // level (DEPOT-SPILL), and its evictions give back what it did not reuse.
 void NoteEmptyTake(std::size_t cls, const DepotClient& client) {
-  const std::uintptr_t by = g_gave_back_by[cls].load(std::memory_order_relaxed);
+  const std::uint64_t by = g_gave_back_by[cls].load(std::memory_order_relaxed);
   if (by == 0) return;
-  if (by == reinterpret_cast<std::uintptr_t>(&client) && kMutant != kMutantGrowAlone) return;
+  if (by == client.serial && kMutant != kMutantGrowAlone) return;
   g_gave_back_by[cls].store(0, std::memory_order_relaxed);
   constexpr std::uint32_t most = kMutant == kMutantGrowUnbounded ? 6 : kMaxBudgetDoublings;
   std::uint32_t d = g_budget_doublings.load(std::memory_order_relaxed);
@@ -360,7 +360,7 @@ void PrefetchListed(const BlockList* list, std::size_t cls, DepotCounts& n) noex
 // hint, written by a take only when it changes). A thread's put is listed
 // only when another thread took the class last: a thread alone takes back
 // its own batches, whose blocks are in its own cache already.
-std::atomic<const DepotClient*> g_taken_by[kNumClasses];
+std::atomic<std::uint64_t> g_taken_by[kNumClasses];  // a DepotClient serial
 
 void ReleaseLists(DepotClient& client) noexcept {
   if (client.next_list != nullptr) DefaultBackend().free(client.next_list);
@@ -375,7 +375,7 @@ bool DepotPut(std::size_t cls, Batch batch, DepotClient& client, bool hot) noexc
   if (bytes > budget) return false;  // DEPOT-BUDGET (touches nothing shared)
   Shard& s = g_shards[cls][client.shard % kDepotShards];
   BlockList* list = hot && batch.count >= ListedMin(cls) &&
-                            g_taken_by[cls].load(std::memory_order_relaxed) != &client
+                            g_taken_by[cls].load(std::memory_order_relaxed) != client.serial
                         ? FillList(client, batch, cls)
                         : nullptr;
   BatchRecord* spare = nullptr;
@@ -530,8 +530,8 @@ Batch DepotTake(std::size_t cls, DepotClient& client) noexcept {
       s.free_records = r;
     }
     if (got != nullptr) PrefetchListed(got, cls, n);
-    if (g_taken_by[cls].load(std::memory_order_relaxed) != &client)
-      g_taken_by[cls].store(&client, std::memory_order_relaxed);
+    if (g_taken_by[cls].load(std::memory_order_relaxed) != client.serial)
+      g_taken_by[cls].store(client.serial, std::memory_order_relaxed);
     return batch;
   }
   NoteEmptyTake(cls, client);  // DEPOT-GROW

@@ -93,8 +93,13 @@ struct DepotCounts {
 // A thread's way into the depot: its shard (DEPOT-SHARD), its counts, and
 // its lists (DEPOT-LISTED: the one for its next put, the one of the batch it
 // took last; its own, touched by its thread alone, freed by ReleaseLists).
+// Its serial names the thread in the depot's per-class hints (the last
+// taker, DEPOT-LISTED; the last to give back, DEPOT-GROW): unique in the
+// process, never 0, never reused, unlike the address of a cache, which the
+// C heap hands to a later thread's cache.
 struct DepotClient {
   std::uint32_t shard;
+  std::uint64_t serial;
   CONCALLOC_TRACE_ONLY(std::uint16_t trace;)  // TRACE-*: the cache's index
   DepotCounts counts;
   BlockList* next_list;
