@@ -109,7 +109,8 @@ std::size_t Unregister(ThreadCache* tc) noexcept {
 
 // DEPOT-QUIET: a process down to one thread that allocates keeps at most
 // kQuietKeepBytes in the depot, its oldest batches given back; when that
-// gave back kQuietHeapTrimBytes or more, the C heap returns its free pages.
+// gave back kQuietHeapTrimBytes or more to the C heap (spans taken from it,
+// not mapped: SpansMapped), the C heap returns its free pages.
 // Nothing is kept: blocks scattered over the exited threads' arenas pin a
 // page each (256 KiB of 64-byte blocks could pin 16 MiB), and the one thread
 // left refills from the backend at CACHE-FILL's pace.
@@ -118,7 +119,7 @@ constexpr std::size_t kQuietHeapTrimBytes = 1024 * 1024;
 void QuietDepot(std::size_t caches_left) noexcept {
   if (caches_left > 1 || DepotBudgetBytes() == 0 || kMutant == kMutantNoQuiet) return;
   const std::size_t given = DepotTrimTo(kQuietKeepBytes) + HeapTrim(false);  // HEAP-RETURN
-  if (given >= kQuietHeapTrimBytes && &CurrentBackend() == &DefaultBackend())
+  if (given >= kQuietHeapTrimBytes && &CurrentBackend() == &DefaultBackend() && !SpansMapped())
     platform::HeapTrim();
 }
 

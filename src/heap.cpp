@@ -203,7 +203,7 @@ void Reset(Span* s) noexcept {
 Span* NewSpan(std::size_t cls, std::uint32_t shard) noexcept {
   const std::size_t bytes = SpanBytes(cls);
   const Backend& backend = CurrentBackend();
-  const bool mapped = &backend == &DefaultBackend() && !san::LeakCheckerMayLook();
+  const bool mapped = SpansMapped();
   auto* s = mapped ? static_cast<Span*>(TakeCachedSpan(bytes)) : nullptr;  // HEAP-CACHE
   if (s == nullptr)
     s = static_cast<Span*>(mapped ? platform::MapAligned(bytes)
@@ -366,6 +366,10 @@ void HeapGive(std::size_t cls, Block* const* blocks, std::uint32_t n) noexcept {
     }
   }
   GiveSpans(to_backend);
+}
+
+bool SpansMapped() noexcept {
+  return kSpans && &CurrentBackend() == &DefaultBackend() && !san::LeakCheckerMayLook();
 }
 
 std::size_t HeapTrim(bool unmap_cache) noexcept {

@@ -70,6 +70,11 @@ void HeapGive(std::size_t cls, Block* const* blocks, std::uint32_t n) noexcept;
 // spans' bytes.
 std::size_t HeapTrim(bool unmap_cache) noexcept;
 
+// HEAP-SPAN: whether spans are mapped from the system (the default backend
+// where no leak checker may look) rather than taken from the backend; then
+// what the heap gives back never reaches the C heap (DEPOT-QUIET).
+bool SpansMapped() noexcept;
+
 struct HeapCounts {
   std::size_t spans;        // spans taken from the backend, not given back
   std::size_t span_bytes;   // their bytes
