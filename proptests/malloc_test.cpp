@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -76,6 +77,82 @@ TEST(Malloc, ReallocCases) {
   errno = 0;
   EXPECT_EQ(reallocarray(nullptr, g_huge / 2, 4), nullptr) << "MALLOC-REALLOC: reallocarray";
   EXPECT_EQ(errno, ENOMEM);
+}
+
+long StatusKib(const char* field) {  // a "VmRSS:"-style line of /proc/self/status
+  FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return -1;
+  char line[256];
+  long kib = -1;
+  const std::size_t n = std::strlen(field);
+  while (std::fgets(line, sizeof line, f) != nullptr)
+    if (std::strncmp(line, field, n) == 0) kib = std::strtol(line + n, nullptr, 10);
+  std::fclose(f);
+  return kib;
+}
+
+// Plain builds (not checked, not memcheck's or ASan's): only there are the
+// bytes of a large block the C heap's alone (checked builds fill them).
+bool PlainBlocks() {
+  const concalloc::BuildInfo info = concalloc::GetBuildInfo();
+  return !info.checked && !info.exact_usable_size;
+}
+
+// MALLOC-CALLOC: a large calloc block fresh from the system is not written
+// (the C heap's calloc knows mapped pages are zero), and a reused one is
+// zeroed. Seen failing before: 64 MiB resident after calloc(1, 64 MiB).
+TEST(Malloc, CallocOfALargeFreshBlockWritesNoPage) {
+  constexpr std::size_t kBytes = std::size_t{64} << 20;
+  const long before = StatusKib("VmRSS:");
+  auto* p = static_cast<unsigned char*>(std::calloc(1, kBytes));
+  ASSERT_NE(p, nullptr);
+  const long grown = StatusKib("VmRSS:") - before;
+  if (PlainBlocks())
+    EXPECT_LT(grown, 8 * 1024) << "MALLOC-CALLOC: calloc(1, 64 MiB) made " << grown / 1024
+                               << " MiB resident before the caller wrote a byte";
+  for (std::size_t k = 0; k < kBytes; k += 4096) ASSERT_EQ(p[k], 0) << "MALLOC-CALLOC: zeroed";
+  ASSERT_EQ(p[kBytes - 1], 0) << "MALLOC-CALLOC: zeroed";
+  std::free(p);
+  for (std::size_t n : {std::size_t{20000}, std::size_t{200000}}) {  // reused large blocks
+    auto* dirty = static_cast<unsigned char*>(Escape(std::malloc(n)));
+    std::memset(dirty, 0xAB, n);
+    std::free(Escape(dirty));
+    auto* z = static_cast<unsigned char*>(std::calloc(n, 1));
+    ASSERT_NE(z, nullptr);
+    for (std::size_t k = 0; k < n; ++k) ASSERT_EQ(z[k], 0) << "MALLOC-CALLOC: zeroed, byte " << k;
+    std::free(z);
+  }
+}
+
+// MALLOC-REALLOC: a large block that grows moves its pages (the C heap's
+// realloc: mremap for a mapped block), it does not copy them: the peak
+// resident set does not grow by the block's size. Seen failing before:
+// 64 MiB more at the peak (old and new block both resident during the copy).
+TEST(Malloc, ReallocOfALargeBlockMovesItsPages) {
+  constexpr std::size_t kBytes = std::size_t{64} << 20;
+  auto* p = static_cast<unsigned char*>(std::malloc(kBytes));
+  ASSERT_NE(p, nullptr);
+  // One byte in every page (4093 < 4096): every page resident, each marked.
+  for (std::size_t k = 0; k < kBytes; k += 4093) p[k] = static_cast<unsigned char>(k * 7 + 1);
+  FILE* clear = std::fopen("/proc/self/clear_refs", "w");  // "5": the peak is reset
+  ASSERT_NE(clear, nullptr);
+  std::fputs("5", clear);
+  std::fclose(clear);
+  const long peak0 = StatusKib("VmHWM:");
+  auto* q = static_cast<unsigned char*>(std::realloc(p, 2 * kBytes));
+  ASSERT_NE(q, nullptr);
+  const long grown = StatusKib("VmHWM:") - peak0;
+  if (PlainBlocks())
+    EXPECT_LT(grown, 16 * 1024) << "MALLOC-REALLOC: growing a 64 MiB block raised the peak "
+                                   "resident set by " << grown / 1024 << " MiB (copied)";
+  for (std::size_t k = 0; k < kBytes; k += 4093)
+    ASSERT_EQ(q[k], static_cast<unsigned char>(k * 7 + 1)) << "MALLOC-REALLOC: contents kept";
+  EXPECT_GE(malloc_usable_size(q), 2 * kBytes) << "USABLE-1";
+  auto* r = static_cast<unsigned char*>(std::realloc(q, 20000));  // down to a smaller large block
+  ASSERT_NE(r, nullptr);
+  for (std::size_t k = 0; k < 20000; k += 4093)
+    ASSERT_EQ(r[k], static_cast<unsigned char>(k * 7 + 1)) << "MALLOC-REALLOC: the prefix kept";
+  std::free(r);
 }
 
 TEST(Malloc, AlignedEntryPointsValidateAndAlign) {

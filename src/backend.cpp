@@ -12,6 +12,8 @@ extern "C" {
 void* __libc_malloc(std::size_t);
 void* __libc_memalign(std::size_t, std::size_t);
 void __libc_free(void*);
+void* __libc_calloc(std::size_t, std::size_t);
+void* __libc_realloc(void*, std::size_t);
 }
 #endif
 
@@ -36,6 +38,14 @@ constexpr Backend kCHeap{&HeapAlloc, &HeapAllocAligned, &HeapFree};
 
 namespace detail {
 std::atomic<const Backend*> g_backend{&kCHeap};
+
+#if CONCALLOC_LIBC_BACKEND
+void* CHeapCalloc(std::size_t size) noexcept { return __libc_calloc(1, size); }
+void* CHeapRealloc(void* p, std::size_t size) noexcept { return __libc_realloc(p, size); }
+#else
+void* CHeapCalloc(std::size_t size) noexcept { return std::calloc(1, size); }
+void* CHeapRealloc(void* p, std::size_t size) noexcept { return std::realloc(p, size); }
+#endif
 }
 
 const Backend& DefaultBackend() noexcept { return kCHeap; }

@@ -15,6 +15,11 @@ inline const Backend& CurrentBackend() noexcept {
   return *g_backend.load(std::memory_order_acquire);
 }
 
+// MALLOC-CALLOC, MALLOC-REALLOC (large_c_heap.cpp): the default backend's
+// own calloc and realloc (glibc's: no writes to fresh mapped pages, mremap).
+void* CHeapCalloc(std::size_t size) noexcept;
+void* CHeapRealloc(void* p, std::size_t size) noexcept;
+
 }  // namespace concalloc::detail
 
 #endif

@@ -82,22 +82,21 @@ CONCALLOC_API void free(void* p) { FreeFast(p); }
 CONCALLOC_API void cfree(void* p) { FreeFast(p); }
 
 // MALLOC-CALLOC: overflow is ENOMEM; the memory is zeroed (a cached block
-// is not).
+// is not; a large block fresh from the system is not written).
 CONCALLOC_API void* calloc(std::size_t n, std::size_t size) {
   std::size_t total;
   if (__builtin_mul_overflow(n, size, &total)) {
     errno = ENOMEM;
     return nullptr;
   }
-  void* p = AllocFast<false>(total);
-  if (p != nullptr) std::memset(p, 0, total);
-  return p;
+  return concalloc::detail::AllocZeroed(total);
 }
 
 // MALLOC-REALLOC: realloc(NULL, n) is malloc(n); realloc(p, 0) frees p and
 // returns NULL (glibc's behaviour); in place when n fits the block and is at
 // least half of it; else a new block, the bytes copied, the old one freed;
-// on failure NULL with ENOMEM and p untouched.
+// on failure NULL with ENOMEM and p untouched. A large block resized to a
+// large size goes through the C heap's realloc (mremap, no copy).
 CONCALLOC_API void* realloc(void* p, std::size_t size) {
   if (p == nullptr) return AllocFast<false>(size);
   if (size == 0) {
@@ -106,6 +105,7 @@ CONCALLOC_API void* realloc(void* p, std::size_t size) {
   }
   const std::size_t usable = concalloc::UsableSize(p);
   if (size <= usable && size >= usable / 2) return p;
+  if (void* moved; concalloc::detail::ReallocLarge(p, size, &moved)) return moved;
   void* q = AllocFast<false>(size);
   if (q == nullptr) return nullptr;
   std::memcpy(q, p, size < usable ? size : usable);

@@ -206,6 +206,14 @@ CONCALLOC_NOINLINE void* AllocLarge(std::size_t size) noexcept(!kThrows);
 template <bool kThrows>
 CONCALLOC_NOINLINE void* AllocAlignedSlow(std::size_t size, std::size_t alignment) noexcept(!kThrows);
 CONCALLOC_NOINLINE void FreeSlow(Block* h) noexcept;
+// MALLOC-CALLOC (large_c_heap.cpp): size zeroed bytes, or nullptr with
+// ENOMEM; a large block through the C heap's calloc where that is safe.
+void* AllocZeroed(std::size_t size) noexcept;
+// MALLOC-REALLOC (large_c_heap.cpp): false when p is not a large block or
+// size not a large size, or the C heap's realloc may not be used (then the
+// general path); else *out is the block resized by the C heap's realloc,
+// or nullptr with ENOMEM and p untouched.
+bool ReallocLarge(void* p, std::size_t size, void** out) noexcept;
 
 // Checked builds only (CHK-*), called from the fast paths:
 // a cached block of list cls: verifies its header (tag, state, class, the
