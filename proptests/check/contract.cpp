@@ -182,7 +182,8 @@ void TakeNewBlock(const Model& m, Sut& sut, int id, unsigned char* p, std::size_
               ": the new block [" + Hex(p) + ", +" + std::to_string(span) +
               ") overlaps live block " + std::to_string(other) + " [" + Hex(q) + ", +" +
               std::to_string(qn) + ")" +
-              (span > size ? " (its usable size reaches into it)" : ""));
+              (q >= p + std::max<std::size_t>(size, 1) ? " (its usable size reaches into it)"
+                                                        : ""));
   }
   if (zeroed)
     for (std::size_t k = 0; k < size; ++k)
