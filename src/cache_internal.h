@@ -33,6 +33,12 @@ bool RefillFromDepot(ThreadCache& tc, std::size_t cls) noexcept;
 // fails: std::bad_alloc, or nullptr with errno ENOMEM.
 CONCALLOC_COLD void* Fail(bool fail_throws);
 
+// SIZE-2 (thread_cache.cpp): raw, size + kLargeHeader bytes from the
+// backend (or the C heap's calloc or realloc, large_c_heap.cpp), made a live
+// large block of size bytes: its header, its count, the fill and the
+// sanitizer hooks. Returns the caller's pointer.
+void* LargeBlockOut(void* raw, std::size_t size) noexcept;
+
 // SAN-DIRECT (tool_mode.cpp): a block of the tool's allocator, and its return.
 template <bool kThrows>
 CONCALLOC_NOINLINE void* ToolAlloc(std::size_t size, std::size_t alignment) noexcept(!kThrows);

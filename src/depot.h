@@ -98,8 +98,8 @@ struct DepotCounts {
 // process, never 0, never reused, unlike the address of a cache, which the
 // C heap hands to a later thread's cache.
 struct DepotClient {
-  std::uint32_t shard;
   std::uint64_t serial;
+  std::uint32_t shard;
   CONCALLOC_TRACE_ONLY(std::uint16_t trace;)  // TRACE-*: the cache's index
   DepotCounts counts;
   BlockList* next_list;

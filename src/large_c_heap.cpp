@@ -18,28 +18,18 @@ bool LargeByCHeap() noexcept {
          &CurrentBackend() == &DefaultBackend();
 }
 
-// The header of a large block at raw (SIZE-2), and its accounting.
-void* LargeOut(void* raw, std::size_t size) noexcept {
-  if (ThreadCache* tc = LiveCache()) tc->backend_allocs += 1;
-  Block* h = BlockAtRaw(raw);
-  StoreHeader(h, kKindLarge, kStateLive, 0,
-              kMutant == kMutantLargeSize ? size + kLargeHeader : size);
-  san::BlockOut(HeaderAt(h), UserOf(h), size, size);  // SAN-LIVE
-  return UserOf(h);
-}
-
 }  // namespace
 
-void* AllocZeroed(std::size_t size) noexcept {
-  if (size <= kMaxSmall || !LargeByCHeap()) {
-    void* p = AllocFast<false>(size);
-    if (p != nullptr) std::memset(p, 0, size);  // a cached block is not zero
+void* AllocLargeZeroed(std::size_t size) noexcept {
+  if (!LargeByCHeap()) {
+    void* p = AllocLarge<false>(size);
+    if (p != nullptr) std::memset(p, 0, size);
     return p;
   }
   if (size > static_cast<std::size_t>(PTRDIFF_MAX) - kLargeHeader) return Fail(false);  // ALLOC-3
   void* raw = CHeapCalloc(size + kLargeHeader);
   if (raw == nullptr) return Fail(false);  // ALLOC-4
-  return LargeOut(raw, size);
+  return LargeBlockOut(raw, size);
 }
 
 bool ReallocLarge(void* p, std::size_t size, void** out) noexcept {
@@ -56,7 +46,7 @@ bool ReallocLarge(void* p, std::size_t size, void** out) noexcept {
     return true;
   }
   if (ThreadCache* tc = LiveCache()) tc->backend_frees += 1;
-  *out = LargeOut(raw, size);
+  *out = LargeBlockOut(raw, size);
   return true;
 }
 

@@ -89,7 +89,10 @@ CONCALLOC_API void* calloc(std::size_t n, std::size_t size) {
     errno = ENOMEM;
     return nullptr;
   }
-  return concalloc::detail::AllocZeroed(total);
+  if (total > concalloc::detail::kMaxSmall) return concalloc::detail::AllocLargeZeroed(total);
+  void* p = AllocFast<false>(total);
+  if (p != nullptr) std::memset(p, 0, total);  // a cached block is not zero
+  return p;
 }
 
 // MALLOC-REALLOC: realloc(NULL, n) is malloc(n); realloc(p, 0) frees p and

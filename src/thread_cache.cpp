@@ -139,6 +139,20 @@ void* AllocSmallBody(std::size_t size) noexcept(!kThrows) {
   return UserOf(h);
 }
 
+}  // namespace
+
+void* LargeBlockOut(void* raw, std::size_t size) noexcept {
+  if (ThreadCache* tc = LiveCache()) tc->backend_allocs += 1;
+  Block* h = BlockAtRaw(raw);
+  StoreHeader(h, kKindLarge, kStateLive, 0,
+              kMutant == kMutantLargeSize ? size + kLargeHeader : size);
+  if constexpr (kChecked) FillUser(h, size, kFillLive);
+  san::BlockOut(HeaderAt(h), UserOf(h), size, size);  // SAN-LIVE
+  return UserOf(h);
+}
+
+namespace {
+
 template <bool kThrows>
 void* AllocLargeBody(std::size_t size) noexcept(!kThrows) {
   if (san::ToolMode()) return ToolAlloc<kThrows>(size, kAlignment);  // SAN-DIRECT
@@ -147,13 +161,7 @@ void* AllocLargeBody(std::size_t size) noexcept(!kThrows) {
   if (size > static_cast<std::size_t>(PTRDIFF_MAX) - kLargeHeader) return Fail(fail_throws);
   void* raw = CurrentBackend().alloc(size + kLargeHeader);  // SIZE-2
   if (CONCALLOC_UNLIKELY(raw == nullptr)) return Fail(fail_throws);  // ALLOC-4
-  if (ThreadCache* tc = LiveCache()) tc->backend_allocs += 1;
-  Block* h = BlockAtRaw(raw);
-  StoreHeader(h, kKindLarge, kStateLive, 0,
-              kMutant == kMutantLargeSize ? size + kLargeHeader : size);
-  if constexpr (kChecked) FillUser(h, size, kFillLive);
-  san::BlockOut(HeaderAt(h), UserOf(h), size, size);  // SAN-LIVE
-  return UserOf(h);
+  return LargeBlockOut(raw, size);
 }
 
 template <bool kThrows>

@@ -206,9 +206,10 @@ CONCALLOC_NOINLINE void* AllocLarge(std::size_t size) noexcept(!kThrows);
 template <bool kThrows>
 CONCALLOC_NOINLINE void* AllocAlignedSlow(std::size_t size, std::size_t alignment) noexcept(!kThrows);
 CONCALLOC_NOINLINE void FreeSlow(Block* h) noexcept;
-// MALLOC-CALLOC (large_c_heap.cpp): size zeroed bytes, or nullptr with
-// ENOMEM; a large block through the C heap's calloc where that is safe.
-void* AllocZeroed(std::size_t size) noexcept;
+// MALLOC-CALLOC (large_c_heap.cpp): a large block (size > kMaxSmall) of
+// zeroed bytes, or nullptr with ENOMEM; through the C heap's calloc where
+// that is safe (calloc's small blocks stay on the fast path).
+void* AllocLargeZeroed(std::size_t size) noexcept;
 // MALLOC-REALLOC (large_c_heap.cpp): false when p is not a large block or
 // size not a large size, or the C heap's realloc may not be used (then the
 // general path); else *out is the block resized by the C heap's realloc,
