@@ -27,6 +27,13 @@
 //             last round, everything freed: ns_per_op
 //   workset   each thread replaces random blocks of a 2000-block set of
 //             8..1024 bytes: ns_per_op
+//   idle      each thread builds a heap of 400,000 blocks (16..1024 bytes,
+//             most small), hands half of it to the next thread, frees the
+//             rest and what it was handed, then sits idle (blocked) while
+//             the main thread reads the resident set; no Trim, no thread
+//             exit before the reading (issue #36's "a program that frees
+//             its heap while its other threads sit idle"): ns_per_op of
+//             the build and free, and rss_after_kib
 //   exec-rss  runs the rest of the command line as a child, LD_PRELOAD from
 //             SCALING_PRELOAD in the child only: its peak RSS (the fixed
 //             cost of loading an allocator, e.g. /bin/true)
@@ -332,6 +339,59 @@ double Churn(int threads, long* rss_after) {
   return secs * 1e9 / static_cast<double>(ops);
 }
 
+// ---- idle: heaps freed, then their threads sit idle ----
+double Idle(int threads, long* rss_after) {
+  const long blocks = Scaled(400000);
+  std::mutex mu;
+  std::condition_variable cv;
+  int freed = 0, handed_in = 0;
+  bool release = false;
+  std::vector<std::vector<void*>> handoff(static_cast<std::size_t>(threads));
+  const double start = Now();
+  double end = 0;
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      std::uint64_t s = 0x9E3779B97F4A7C15ull * static_cast<std::uint64_t>(t + 1);
+      std::vector<void*> mine;
+      mine.reserve(static_cast<std::size_t>(blocks));
+      for (long i = 0; i < blocks; ++i) {
+        const std::uint64_t r = Rng(s);
+        const std::size_t size = r % 8 != 0 ? 16 + r / 8 % 113 : 16 + r / 8 % 1009;
+        mine.push_back(Touch(std::malloc(size), size));
+      }
+      std::vector<void*> theirs;
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        handoff[static_cast<std::size_t>((t + 1) % threads)].assign(mine.begin() + blocks / 2,
+                                                                      mine.end());
+        ++handed_in;
+        cv.notify_all();
+        cv.wait(lock, [&] { return handed_in == threads; });
+        theirs.swap(handoff[static_cast<std::size_t>(t)]);
+      }
+      for (long i = 0; i < blocks / 2; ++i) std::free(mine[static_cast<std::size_t>(i)]);
+      for (void* p : theirs) std::free(p);
+      std::vector<void*>().swap(mine);
+      std::vector<void*>().swap(theirs);
+      std::unique_lock<std::mutex> lock(mu);
+      ++freed;
+      cv.notify_all();
+      cv.wait(lock, [&] { return release; });  // idle: alive, its cache kept
+    });
+  }
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return freed == threads; });
+    end = Now();
+    *rss_after = RssNowKib();
+    release = true;
+    cv.notify_all();
+  }
+  for (std::thread& th : pool) th.join();
+  return (end - start) * 1e9 / (2.0 * static_cast<double>(blocks) * threads);
+}
+
 // ---- workset: per-thread random replacement in a set of 2000 ----
 double Workset(int threads) {
   constexpr std::size_t kLive = 2000;
@@ -382,7 +442,7 @@ void RunThreads(int n, const std::function<void(int)>& body) {
 int main(int argc, char** argv) {
   if (argc >= 3 && std::strcmp(argv[1], "exec-rss") == 0) return ExecRss(argv + 2);
   if (argc < 3) {
-    std::fprintf(stderr, "usage: %s xmalloc|xmalloc-mixed|larson|pc|rptest|churn|workset THREADS [SCALE]\n"
+    std::fprintf(stderr, "usage: %s xmalloc|xmalloc-mixed|larson|pc|rptest|churn|workset|idle THREADS [SCALE]\n"
                          "       %s exec-rss PROGRAM [ARGS...]\n", argv[0], argv[0]);
     return 2;
   }
@@ -405,6 +465,8 @@ int main(int argc, char** argv) {
     metric = "ns_per_op", value = Churn(threads, &rss_after);
   } else if (w == "workset") {
     metric = "ns_per_op", value = Workset(threads);
+  } else if (w == "idle") {
+    metric = "ns_per_op", value = Idle(threads, &rss_after);
   } else {
     std::fprintf(stderr, "unknown workload %s\n", w.c_str());
     return 2;
