@@ -9,7 +9,9 @@
 # 1,500 at random depths, with or without the library in the path (tool
 # mode too). TRIES=1: every single run must match (the leak test of issue
 # 35). INVERT: pass only when at least one set misses (a mutant that must be
-# caught: the check would fail on it).
+# caught: the check would fail on it). REQUIRE (optional): every run's
+# output must match it, or the run did not do what the check is about (so
+# that neither a pass nor a caught mutant is vacuous).
 if(NOT RUNS)
   set(RUNS 1)
 endif()
@@ -28,6 +30,9 @@ foreach(set IN LISTS ARGS_LIST)
       execute_process(COMMAND ${COMMAND} ${args}
         RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
       math(EXPR runs "${runs} + 1")
+      if(REQUIRE AND NOT "${out}${err}" MATCHES "${REQUIRE}")
+        message(FATAL_ERROR "the run (${set}) did not show ${REQUIRE}:\n${out}${err}")
+      endif()
       if("${out}${err}" MATCHES "${EXPECT}")
         set(matched TRUE)
         break()

@@ -154,6 +154,8 @@ enum Mutant : int {
                               // an emptied span its blocks' links (HARD-SECRET)
   kMutantSpanFillUnchecked = 51,  // a block free in its span is handed out
                                   // unverified (CHK-WAF)
+  kMutantListedKept = 52,     // a taken batch's list keeps naming its blocks
+                              // under a leak checker (SAN-LEAK)
 };
 constexpr Mutant kMutant = static_cast<Mutant>(CONCALLOC_MUTANT);
 constexpr const char* MutantName() {
@@ -209,6 +211,7 @@ constexpr const char* MutantName() {
     case kMutantMarkKeyed: return "mark_keyed";
     case kMutantSpanLinkKept: return "span_link_kept";
     case kMutantSpanFillUnchecked: return "span_fill_unchecked";
+    case kMutantListedKept: return "listed_kept";
     default: return "";
   }
 }
