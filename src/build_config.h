@@ -156,6 +156,8 @@ enum Mutant : int {
                                   // unverified (CHK-WAF)
   kMutantListedKept = 52,     // a taken batch's list keeps naming its blocks
                               // under a leak checker (SAN-LEAK)
+  kMutantQuietResident = 53,  // DEPOT-QUIET leaves the cached spans' pages
+                              // resident (HEAP-CACHE)
 };
 constexpr Mutant kMutant = static_cast<Mutant>(CONCALLOC_MUTANT);
 constexpr const char* MutantName() {
@@ -212,6 +214,7 @@ constexpr const char* MutantName() {
     case kMutantSpanLinkKept: return "span_link_kept";
     case kMutantSpanFillUnchecked: return "span_fill_unchecked";
     case kMutantListedKept: return "listed_kept";
+    case kMutantQuietResident: return "quiet_resident";
     default: return "";
   }
 }

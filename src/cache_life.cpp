@@ -118,7 +118,8 @@ constexpr std::size_t kQuietKeepBytes = 0;
 constexpr std::size_t kQuietHeapTrimBytes = 1024 * 1024;
 void QuietDepot(std::size_t caches_left) noexcept {
   if (caches_left > 1 || DepotBudgetBytes() == 0 || kMutant == kMutantNoQuiet) return;
-  const std::size_t given = DepotTrimTo(kQuietKeepBytes) + HeapTrim(false);  // HEAP-RETURN
+  const std::size_t given =
+      DepotTrimTo(kQuietKeepBytes) + HeapTrim(CachedSpans::kRelease);  // HEAP-RETURN, HEAP-CACHE
   if (given >= kQuietHeapTrimBytes && &CurrentBackend() == &DefaultBackend() && !SpansMapped())
     platform::HeapTrim();
 }
@@ -275,7 +276,7 @@ void TrimAll() noexcept {
   FlushCache();
   ReapOrphans(kReapAll);  // LIFE-6
   DepotTrim();  // DEPOT-TRIM
-  HeapTrim(true);  // HEAP-RETURN, HEAP-CACHE: the kept and the cached spans too
+  HeapTrim(CachedSpans::kUnmap);  // HEAP-RETURN, HEAP-CACHE: the kept and the cached spans too
 }
 
 // INV-REGISTRY: the registry's links agree both ways, and the calling

@@ -40,6 +40,9 @@ struct alignas(kSpanRecordBytes) Span {
   bool listed;
   bool mapped;         // from platform::MapAligned, else from the backend
   std::uint8_t shard;  // HEAP-SHARD: its class's heap shard, fixed for its life
+  // HEAP-CACHE: the 4 KiB units from its start that may hold resident
+  // pages: the most carved since it was mapped or its pages went back.
+  std::uint8_t touched_4k;
 };
 static_assert(sizeof(Span) == kSpanRecordBytes, "HEAP-SPAN: a 64-byte record");
 
@@ -204,11 +207,13 @@ Span* NewSpan(std::size_t cls, std::uint32_t shard) noexcept {
   const std::size_t bytes = SpanBytes(cls);
   const Backend& backend = CurrentBackend();
   const bool mapped = SpansMapped();
-  auto* s = mapped ? static_cast<Span*>(TakeCachedSpan(bytes)) : nullptr;  // HEAP-CACHE
+  std::size_t touched = 0;
+  auto* s = mapped ? static_cast<Span*>(TakeCachedSpan(bytes, &touched)) : nullptr;  // HEAP-CACHE
   if (s == nullptr)
     s = static_cast<Span*>(mapped ? platform::MapAligned(bytes)
                                   : backend.alloc_aligned(bytes, bytes));
   if (s == nullptr) return nullptr;
+  s->touched_4k = static_cast<std::uint8_t>(touched >> 12);
   // CHK-WAF: the slots' caller bytes hold the fill (and what a scrubbed
   // slot's header would hold) from the start.
   if constexpr (kChecked) std::memset(s, kFillCached, bytes);
@@ -236,7 +241,7 @@ void GiveSpans(Span* s) noexcept {
     s->check = 0;
     if (!s->mapped)
       CurrentBackend().free(s);
-    else if (!CacheSpan(s, bytes))
+    else if (!CacheSpan(s, bytes, std::size_t{s->touched_4k} << 12))
       platform::UnmapAligned(s, bytes);
     s = next;
   }
@@ -352,6 +357,9 @@ void HeapGive(std::size_t cls, Block* const* blocks, std::uint32_t n) noexcept {
         CONCALLOC_TRACE_EVENT(trace::kSpan, trace::kNoCache, cls, 0, SpanSlots(cls), s);
         if (!was_full) Unlist(h, s);
         ScrubEmptySpan(s, cls);  // HARD-SECRET, CHK-WAF
+        const std::size_t carved_4k =
+            (static_cast<std::size_t>(s->bump - reinterpret_cast<char*>(s)) + 4095) >> 12;
+        if (carved_4k > s->touched_4k) s->touched_4k = static_cast<std::uint8_t>(carved_4k);
         Reset(s);
         if (h.kept == nullptr || kMutant == kMutantSpanHoard) {
           h.kept = s;
@@ -372,7 +380,7 @@ bool SpansMapped() noexcept {
   return kSpans && &CurrentBackend() == &DefaultBackend() && !san::LeakCheckerMayLook();
 }
 
-std::size_t HeapTrim(bool unmap_cache) noexcept {
+std::size_t HeapTrim(CachedSpans cached) noexcept {
   if constexpr (!kSpans) return 0;
   std::size_t bytes = 0;
   for (std::size_t c = 0; c < kNumClasses; ++c) {
@@ -392,7 +400,12 @@ std::size_t HeapTrim(bool unmap_cache) noexcept {
       }
     }
   }
-  if (unmap_cache) UnmapCachedSpans();  // HEAP-CACHE: Trim() unmaps the cached spans too
+  // HEAP-CACHE: Trim() unmaps the cached spans too; DEPOT-QUIET gives their
+  // pages back.
+  if (cached == CachedSpans::kUnmap)
+    UnmapCachedSpans();
+  else
+    ReleaseCachedSpanPages();
   return bytes;
 }
 

@@ -65,10 +65,11 @@ std::uint32_t HeapTake(std::size_t cls, std::uint32_t n, Block** out,
 void HeapGive(std::size_t cls, Block* const* blocks, std::uint32_t n) noexcept;
 
 // HEAP-RETURN: every span kept empty goes back to the backend (Trim,
-// DEPOT-QUIET), mapped ones to HEAP-CACHE while it has room; with
-// unmap_cache (Trim), the cache's spans are unmapped too. Returns the kept
-// spans' bytes.
-std::size_t HeapTrim(bool unmap_cache) noexcept;
+// DEPOT-QUIET), mapped ones to HEAP-CACHE while it has room; then the
+// cache's spans give their pages back (kRelease: DEPOT-QUIET) or are
+// unmapped (kUnmap: Trim). Returns the kept spans' bytes.
+enum class CachedSpans { kRelease, kUnmap };
+std::size_t HeapTrim(CachedSpans cached) noexcept;
 
 // HEAP-SPAN: whether spans are mapped from the system (the default backend
 // where no leak checker may look) rather than taken from the backend; then

@@ -238,6 +238,8 @@ void* MapAligned(std::size_t bytes) noexcept {
 
 void UnmapAligned(void* p, std::size_t bytes) noexcept { munmap(p, bytes); }
 
+void ReleasePages(void* p, std::size_t bytes) noexcept { madvise(p, bytes, MADV_DONTNEED); }
+
 }  // namespace concalloc::platform
 
 // SAN-SCRUB. The System V ABI: fn in rdi, a in rsi, b in rdx; the result in

@@ -104,6 +104,9 @@ std::size_t PageSize() noexcept;
 // none. UnmapAligned gives such a mapping back whole. Neither allocates.
 void* MapAligned(std::size_t bytes) noexcept;
 void UnmapAligned(void* p, std::size_t bytes) noexcept;
+// HEAP-CACHE: the pages of [p, p + bytes) (page-aligned) go back to the
+// system; the range stays mapped and reads as zeros (MADV_DONTNEED).
+void ReleasePages(void* p, std::size_t bytes) noexcept;
 
 // SAN-SCRUB: calls fn(a, b) and, before returning its result, zeroes the
 // kScrubBytes of stack below the caller's frame that fn and its callees
