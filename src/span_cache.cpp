@@ -133,7 +133,8 @@ void ReleaseCachedSpanPages() noexcept {
       CachedSpan* over = nullptr;
       while (CachedSpan* s = lists[i]) {
         lists[i] = s->next;
-        if (g_span_cache.bytes + SizeOf(i) > kSpanCacheBytes) {
+        if (g_span_cache.bytes + SizeOf(i) > kSpanCacheBytes &&
+            kMutant != kMutantSpanCacheUnbounded) {
           s->next = over;
           over = s;
           continue;
