@@ -184,7 +184,12 @@ TEST(Depot, ASteadyOneWayFlowGrowsTheTransferUnit) {
   const std::vector<void*> v = AllocN(4 + 2 * 131, 100);
   concalloc::FlushThreadCache();
   const concalloc::GlobalStats g0 = concalloc::GetGlobalStats();
-  FreeAll(v);  // 4 fill the list, then a spill at every second Free
+  // 4 fill the list, then a spill at every second Free; after 27 Frees the
+  // spare holds a spill of a transfer unit below ListedMin: not listed, its
+  // segments marked (DEPOT-SEGMENT), which Validate checks.
+  FreeAll(std::vector<void*>(v.begin(), v.begin() + 27));
+  EXPECT_TRUE(concalloc::Validate()) << "INV-SPARE (segments, before the spares are listed)";
+  FreeAll(std::vector<void*>(v.begin() + 27, v.end()));
   const concalloc::GlobalStats g = concalloc::GetGlobalStats();
   EXPECT_EQ(g.batches_put - g0.batches_put, 9u) << "DEPOT-XFER: 2+2+2+4+8+16+32+64+128 blocks";
   EXPECT_EQ(g.depot_blocks - g0.depot_blocks, 258u) << "DEPOT-XFER: 129 spills reached the depot";
@@ -250,6 +255,40 @@ TEST(Depot, AnExitingThreadsSpareGoesToTheDepot) {
       << "INV-CONSERVE: DEPOT-EXIT drains the list and the spare";
   concalloc::Trim();
   EXPECT_EQ(CountingBackend::Outstanding(), 0) << "INV-CONSERVE: DEPOT-EXIT, DEPOT-TRIM";
+}
+
+// DEPOT-LISTED, INV-LISTED: a thread alone that frees thousands of blocks
+// of a class grows its transfer unit (DEPOT-XFER) until its spares are
+// listed: Validate checks each list against its chain, in the spare and in
+// the depot; its allocations then take those batches back, cut by index,
+// and prefetch every block listed.
+TEST(Depot, AThreadAlonesSparesAreListedAndItsTakesPrefetchThem) {
+  ScopedCountingBackend backend;
+  ScopedDepotBudget depot(kBig);
+  concalloc::FlushThreadCache();
+  const concalloc::GlobalStats g0 = concalloc::GetGlobalStats();
+  std::vector<void*> blocks = AllocN(3000, 64);
+  for (std::size_t k = 0; k < blocks.size(); ++k) {
+    concalloc::Free(blocks[k]);
+    if (k == 2900 || k == 2990) {  // a listed spare part full, and batches
+      const concalloc::ValidationResult v = concalloc::Validate();
+      EXPECT_TRUE(v) << (v.clause != nullptr ? v.clause : "") << ": "
+                     << (v.reason != nullptr ? v.reason : "") << " (INV-LISTED)";
+    }
+  }
+  const concalloc::GlobalStats g1 = concalloc::GetGlobalStats();
+  ASSERT_GT(g1.depot_blocks - g0.depot_blocks, 2000u) << "DEPOT-SPILL: the frees went to the depot";
+  blocks = AllocN(3000, 64);
+  const concalloc::GlobalStats g2 = concalloc::GetGlobalStats();
+  EXPECT_GE(g2.blocks_prefetched - g1.blocks_prefetched, 1000u)
+      << "DEPOT-LISTED: the thread's own listed batches are prefetched when taken back";
+  const concalloc::ValidationResult v = concalloc::Validate();
+  EXPECT_TRUE(v) << (v.clause != nullptr ? v.clause : "") << ": "
+                 << (v.reason != nullptr ? v.reason : "") << " (INV-LISTED, after the takes)";
+  FreeAll(blocks);
+  concalloc::FlushThreadCache();
+  concalloc::Trim();
+  EXPECT_EQ(CountingBackend::Outstanding(), 0) << "INV-CONSERVE: lists and records go back too";
 }
 
 // DEPOT-LISTED, INV-LISTED: a thread's list, put into the depot as the

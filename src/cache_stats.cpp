@@ -91,13 +91,19 @@ ValidationResult CheckInvList(const ThreadCache& tc, std::size_t c) noexcept {
 }
 
 // INV-SPARE: spare c is a chain of exactly nspare[c] blocks, each as on a
-// list (INV-TAG, INV-FILL), made of segments whose marks are right
-// (DEPOT-SEGMENT: a known one ends where its first block says, and one whose
-// end is not known is the last), and xfer[c] within its range (DEPOT-XFER).
+// list (INV-TAG, INV-FILL), listed (INV-LISTED: its list names its k-th
+// block at entry nspare[c] - 1 - k) or made of segments whose marks are
+// right (DEPOT-SEGMENT: a known one ends where its first block says; after
+// one whose end is not known, none is read), and xfer[c] within its range
+// (DEPOT-XFER).
 ValidationResult CheckInvSpare(const ThreadCache& tc, std::size_t c) noexcept {
   if (tc.limit[c] > 0 &&
       (tc.xfer[c] < SpillCount(tc.limit[c]) || tc.xfer[c] > XferMax(c, tc.limit[c])))
     return {"INV-SPARE", &tc.xfer[c], "a transfer unit is out of its range"};
+  const BlockList* list = tc.spare_list[c];
+  const bool listed = list != nullptr && tc.nspare[c] > 0 && list->count == tc.nspare[c];
+  if (list != nullptr && list->count > kListedMax)
+    return {"INV-LISTED", list, "a spare's list is longer than it can be"};
   const Block* h = tc.spare[c];
   std::uint32_t left = 0;             // blocks of the segment before its end
   const Block* seg_last = nullptr;    // that end, when known
@@ -109,7 +115,9 @@ ValidationResult CheckInvSpare(const ThreadCache& tc, std::size_t c) noexcept {
       return {"INV-SPARE", h, "a spare's link is not 16-aligned"};
     if (ValidationResult r = CheckInvTag(h, c); !r) return r;
     if (ValidationResult r = CheckInvFill(h, c); !r) return r;
-    if (kSegments && !unknown && left == 0) {  // a segment begins here
+    if (listed && list->block[tc.nspare[c] - 1 - k] != h)
+      return {"INV-LISTED", h, "a spare's list is not its chain"};
+    if (kSegments && !listed && !unknown && left == 0) {  // a segment begins here
       bool ok;
       const Segment seg = PeekSegment(h, &ok);
       if (!ok) return {"INV-SPARE", h, "a spare's segment mark does not decode"};
@@ -117,11 +125,11 @@ ValidationResult CheckInvSpare(const ThreadCache& tc, std::size_t c) noexcept {
       left = seg.count;
       unknown = left == 0;
     }
-    if (kSegments && !unknown && --left == 0 && h != seg_last)
+    if (kSegments && !listed && !unknown && --left == 0 && h != seg_last)
       return {"INV-SPARE", h, "a spare's segment does not end where its first block says"};
     h = PeekLink(h);
   }
-  if (kSegments && !unknown && left != 0)
+  if (kSegments && !listed && !unknown && left != 0)
     return {"INV-SPARE", tc.spare[c], "a spare's last segment runs past its count"};
   if (h != nullptr) return {"INV-SPARE", h, "a spare is longer than its count (or has a cycle)"};
   return kValid;

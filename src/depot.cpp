@@ -192,8 +192,21 @@ void LinkNewestLocked(Shard& s, std::size_t cls, BatchRecord* r) {
 void FreeRecords(BatchRecord* r, std::size_t cls) noexcept {
   while (r != nullptr) {
     BatchRecord* next = r->older;
-    GiveChain(r->batch.head, r->batch.count, cls);
-    if (r->list != nullptr) DefaultBackend().free(r->list);  // DEPOT-LISTED
+    if (r->list != nullptr) {
+      // DEPOT-LISTED: the cold blocks' misses side by side, a window of
+      // kPrefetchWindow blocks at a time (more would queue on the core's
+      // outstanding misses), each window walked back to the spans.
+      const BlockList* list = r->list;
+      for (std::uint32_t left = list->count; left > 0;) {
+        const std::uint32_t k = left < kPrefetchWindow ? left : kPrefetchWindow;
+        PrefetchListed(list, left - k, left, cls);
+        GiveChain(list->block[left - 1], k, cls);
+        left -= k;
+      }
+    } else {
+      GiveChain(r->batch.head, r->batch.count, cls);
+    }
+    if (r->list != nullptr) DefaultBackend().free(r->list);
     DefaultBackend().free(r);
     r = next;
   }
@@ -320,78 +333,72 @@ BatchRecord* PopRecordLocked(Shard& s, BatchRecord** spare) {
 }
 }  // namespace
 
-namespace {
-// DEPOT-LISTED: the list for a batch of class cls that this thread puts:
-// the one it holds for its next put, else a new one (nullptr when the
-// backend has none: the batch goes without), filled with the batch's first
-// blocks. Before the lock: the blocks are in this thread's cache.
-BlockList* FillList(DepotClient& client, Batch batch, std::size_t cls) noexcept {
+BlockList* NewList(DepotClient& client) noexcept {
   BlockList* list = client.next_list;
   client.next_list = nullptr;
   if (list == nullptr) list = static_cast<BlockList*>(DefaultBackend().alloc(sizeof(BlockList)));
-  if (list == nullptr) return nullptr;
-  const std::uint32_t m = batch.count < kListedMax ? batch.count : kListedMax;
-  Block* b = batch.head;
-  for (std::uint32_t k = 0; k < m; ++k) {
-    list->block[k] = b;
-    if (k + 1 < m) b = NextCached(b, cls);  // CHK-LIST, HARD-LINK
-  }
-  if constexpr (kMutant == kMutantListedSkewed) {  // MUT-1: entry k names block k + 1
-    Block* const head = list->block[0];
-    for (std::uint32_t k = 0; k + 1 < m; ++k) list->block[k] = list->block[k + 1];
-    list->block[m - 1] = head;
-  }
-  list->count = m;
+  if (list != nullptr) list->count = 0;
   return list;
 }
 
-// SAN-LEAK: a list that stops describing a batch in the depot (taken: its
-// blocks go to the taker, then to the user; refused: to the backend, which
-// hands them out again) is cleared where a leak checker scans the
-// process's memory, since it stays reachable (the thread's held list, a
-// shard's free lists) and would keep a block its user dropped from being
-// reported. (Seen: a block taken in a listed batch and dropped was never
-// reported.)
-void ForgetListed(BlockList* list) noexcept {
-  if (san::LeakCheckerMayLook() && kMutant != kMutantListedKept)
-    std::memset(static_cast<void*>(list->block), 0, sizeof list->block);
+void DropList(DepotClient& client, BlockList* list) noexcept {
+  if (list == nullptr) return;
+  ForgetListed(list, 0, list->count);  // SAN-LEAK
+  list->count = 0;
+  if (client.next_list == nullptr)
+    client.next_list = list;
+  else
+    DefaultBackend().free(list);
+}
+
+void ReleaseLists(DepotClient& client) noexcept {
+  if (client.next_list != nullptr) DefaultBackend().free(client.next_list);
+  client.next_list = nullptr;
+}
+
+BlockList* ListChain(DepotClient& client, Batch batch, std::size_t cls) noexcept {
+  if (batch.count < ListedMin(cls) || batch.count > kListedMax) return nullptr;
+  BlockList* list = NewList(client);
+  if (list == nullptr) return nullptr;
+  Block* b = batch.head;
+  for (std::uint32_t k = 0; k < batch.count; ++k) {
+    list->block[batch.count - 1 - k] = b;
+    if (k + 1 < batch.count) b = NextCached(b, cls);  // CHK-LIST, HARD-LINK
+  }
+  list->count = batch.count;
+  return list;
+}
+
+// SAN-LEAK: entries that name blocks leaving the cache for the user are
+// cleared where a leak checker scans the process's memory, since the list
+// stays reachable (a spare's, the client's next, a shard's free lists) and
+// would keep a block its user dropped from being reported. (Seen: a block
+// taken in a listed batch and dropped was never reported.)
+void ForgetListed(BlockList* list, std::uint32_t from, std::uint32_t to) noexcept {
+  if (san::LeakCheckerMayLook() && kMutant != kMutantListedKept && to > from)
+    std::memset(static_cast<void*>(list->block + from), 0, (to - from) * sizeof(Block*));
 }
 
 // DEPOT-LISTED: the first two cache lines of each listed block (its header,
 // the link a pop reads, and the caller's first bytes), for writing, all
-// issued before the taker follows the chain.
-void PrefetchListed(const BlockList* list, std::size_t cls, DepotCounts& n) noexcept {
-  if constexpr (kMutant == kMutantListedUnused) return;  // MUT-1
+// issued before the chain is followed. Returns how many blocks.
+std::uint32_t PrefetchListed(const BlockList* list, std::uint32_t from, std::uint32_t to,
+                             std::size_t cls) noexcept {
+  if constexpr (kMutant == kMutantListedUnused) return 0;  // MUT-1
+  if (to <= from) return 0;
   const std::size_t reach = kClassSize[cls] < 128 ? kClassSize[cls] : 128;
   static_assert(sizeof(Block*) == sizeof(void*));
-  platform::PrefetchForWrite(reinterpret_cast<const void* const*>(list->block), list->count,
+  platform::PrefetchForWrite(reinterpret_cast<const void* const*>(list->block + from), to - from,
                              -static_cast<std::ptrdiff_t>(kBlockHeader), reach);
-  Bump(n.blocks_prefetched, list->count);
-}
-}  // namespace
-
-// DEPOT-LISTED: for each class, the client that took a batch of it last (a
-// hint, written by a take only when it changes). A thread's put is listed
-// only when another thread took the class last: a thread alone takes back
-// its own batches, whose blocks are in its own cache already.
-std::atomic<std::uint64_t> g_taken_by[kNumClasses];  // a DepotClient serial
-
-void ReleaseLists(DepotClient& client) noexcept {
-  if (client.next_list != nullptr) DefaultBackend().free(client.next_list);
-  if (client.held_list != nullptr) DefaultBackend().free(client.held_list);
-  client.next_list = client.held_list = nullptr;
+  return to - from;
 }
 
-bool DepotPut(std::size_t cls, Batch batch, DepotClient& client, bool hot) noexcept {
+bool DepotPut(std::size_t cls, Batch batch, DepotClient& client, BlockList** list) noexcept {
   DepotCounts& n = client.counts;
   const std::size_t bytes = BatchBytes(cls, batch.count);
   const std::size_t budget = DepotBudgetBytes();
   if (bytes > budget) return false;  // DEPOT-BUDGET (touches nothing shared)
   Shard& s = g_shards[cls][client.shard % kDepotShards];
-  BlockList* list = hot && batch.count >= ListedMin(cls) &&
-                            g_taken_by[cls].load(std::memory_order_relaxed) != client.serial
-                        ? FillList(client, batch, cls)
-                        : nullptr;
   BatchRecord* spare = nullptr;
   BatchRecord* evicted = nullptr;
   bool accepted = true, collected = false;
@@ -441,8 +448,8 @@ bool DepotPut(std::size_t cls, Batch batch, DepotClient& client, bool hot) noexc
           s.free_records = record;
         } else if (accepted) {
           record->batch = batch;
-          record->list = list;  // DEPOT-LISTED
-          list = nullptr;
+          record->list = *list;  // DEPOT-LISTED
+          *list = nullptr;
           if (client.next_list == nullptr && s.free_lists != nullptr) {
             client.next_list = s.free_lists;
             s.free_lists = client.next_list->next_free;
@@ -471,27 +478,18 @@ bool DepotPut(std::size_t cls, Batch batch, DepotClient& client, bool hot) noexc
       // The shard has no free record: one from the default backend, with
       // the lock released (DEPOT-NO-DEADLOCK), then again.
       spare = static_cast<BatchRecord*>(DefaultBackend().alloc(sizeof(BatchRecord)));
-      if (spare == nullptr) {  // no memory for a record: refused
-        if (list != nullptr) DefaultBackend().free(list);
-        return false;
-      }
+      if (spare == nullptr) return false;  // no memory for a record: refused
       spare->list = nullptr;  // a record on a free list has no list (DEPOT-LISTED)
     }
   }
   if (spare != nullptr) DefaultBackend().free(spare);  // the free list had one after all
-  if (list != nullptr) {  // refused: the list waits for this thread's next put
-    ForgetListed(list);   // SAN-LEAK
-    if (client.next_list == nullptr)
-      client.next_list = list;
-    else
-      DefaultBackend().free(list);
-  }
   FreeRecords(evicted, cls);
   return accepted;
 }
 
-Batch DepotTake(std::size_t cls, DepotClient& client) noexcept {
+Batch DepotTake(std::size_t cls, DepotClient& client, BlockList** list, BlockList** empty) noexcept {
   DepotCounts& n = client.counts;
+  *list = nullptr;
   for (std::size_t i = 0; i < kDepotShards; ++i) {
     Shard& s = g_shards[cls][(client.shard + i) % kDepotShards];
     if (s.nbatches.load(std::memory_order_relaxed) == 0) continue;  // a hint
@@ -520,16 +518,17 @@ Batch DepotTake(std::size_t cls, DepotClient& client) noexcept {
         }
       }
       r = UnlinkLocked(s, cls, /*oldest=*/false);
-      // DEPOT-LISTED: this thread keeps the batch's list (prefetched below,
-      // after the lock), and gives back the one of its last take.
+      // DEPOT-LISTED: the batch's list goes with it (prefetched below,
+      // after the lock); the caller's empty one stays here for a next put
+      // when the shard has none (lists taken back here and drawn by puts
+      // of other classes would pile up otherwise: 13,000 of them, 27 MiB,
+      // in a mixed-size hand-off).
       got = r->list;
       r->list = nullptr;
-      if (got != nullptr) {
-        if (client.held_list != nullptr) {
-          client.held_list->next_free = s.free_lists;
-          s.free_lists = client.held_list;
-        }
-        client.held_list = got;
+      if (*empty != nullptr && s.free_lists == nullptr) {  // a shard keeps one
+        (*empty)->next_free = nullptr;
+        s.free_lists = *empty;
+        *empty = nullptr;
       }
       Bump(n.batches_taken, 1);
       Bump(n.blocks_moved, r->batch.count);
@@ -544,12 +543,7 @@ Batch DepotTake(std::size_t cls, DepotClient& client) noexcept {
       r->older = s.free_records;  // for the next batch put here
       s.free_records = r;
     }
-    if (got != nullptr) {
-      PrefetchListed(got, cls, n);
-      ForgetListed(got);  // SAN-LEAK: the held list names blocks going live
-    }
-    if (g_taken_by[cls].load(std::memory_order_relaxed) != client.serial)
-      g_taken_by[cls].store(client.serial, std::memory_order_relaxed);
+    *list = got;
     return batch;
   }
   NoteEmptyTake(cls, client);  // DEPOT-GROW

@@ -28,38 +28,38 @@ struct Batch {
 // class (a producer/consumer of one size) mostly take different locks.
 constexpr std::size_t kDepotShards = 4;
 
-// DEPOT-LISTED: the addresses of a batch's first `count` blocks (at most
-// kListedMax), in the order of its chain, written by the thread that puts
-// the batch while its blocks are still in that thread's cache. The thread
-// that takes the batch prefetches them all at once, before it follows the
-// chain: a chain that another core wrote costs one cache miss after the
-// other (each link is read from the block before it), a list costs them
-// side by side. A hint: nothing reads a list to find a block, and a list
-// that is wrong costs time, never memory safety (a prefetch does not fault).
-// Lists circulate like records (a shard keeps those of batches taken, for
-// the next put); each thread holds at most two: the one it fills for its
-// next put, and the one of the batch it took last.
-//   INV-LISTED: a listed batch's list holds exactly its first
-//               min(count, kListedMax) blocks, in chain order.
-// Checker: ValidateDepot (INV-DEPOT).
+// DEPOT-LISTED: the addresses of every block of a chain of cached blocks
+// (a spare, a depot batch), in reverse chain order: block[count - 1] is the
+// chain's first block, block[0] its last. A spare's list is written by the
+// spills' own walks (a store a block, the blocks at hand), goes with the
+// spare into the depot when it goes out whole, and comes back with the
+// batch to the thread that takes it: that thread prefetches the batch's
+// blocks all at once before it follows the chain (a chain that another core
+// wrote costs one cache miss after the other, a list costs them side by
+// side), cuts it for its list by index (DEPOT-REFILL) and keeps the rest's
+// entries as its spare's list; an eviction prefetches from it before it
+// walks the chain back to the spans.
+//   INV-LISTED: a listed chain of count blocks has a list of exactly count
+//               entries, block[count - 1 - k] its k-th block.
+// Checkers: ValidateDepot (INV-DEPOT), CheckInvSpare (INV-SPARE).
 constexpr std::uint32_t kListedMax = 256;
 struct BlockList {
   BlockList* next_free;  // on a shard's free_lists
   std::uint32_t count;
   Block* block[kListedMax];
 };
-// DEPOT-LISTED: the batches of class cls that get a list: hot ones (their
-// blocks gathered just now, in the putting thread's cache: the list costs a
-// walk of lines at hand, not a miss per block), put by a thread other than
-// the class's last taker (g_taken_by, depot.cpp), of at least ListedMin(cls)
-// blocks: at least 64, and enough that the list is at most a quarter of
-// their blocks' bytes (so 16-byte blocks, four to a cache line, go without).
+// DEPOT-LISTED: the chains of class cls that get a list: those that will
+// hold at least ListedMin(cls) blocks (a spare whose transfer unit,
+// DEPOT-XFER, is that large at its first spill; a thread's list at its
+// exit of that many blocks), and at most kListedMax. ListedMin(cls) is 64,
+// or more where the list would be more than a quarter of the blocks' bytes
+// (so 16- and 32-byte blocks, four and two to a cache line, go without).
 constexpr std::uint32_t ListedMin(std::size_t cls) noexcept {
   const std::size_t by_bytes = (4 * sizeof(BlockList) + kClassSize[cls] - 1) / kClassSize[cls];
   return by_bytes > 64 ? static_cast<std::uint32_t>(by_bytes) : 64;
 }
-static_assert(ListedMin(0) > kListedMax && ListedMin(4) <= kListedMax,
-              "DEPOT-LISTED: 16-byte blocks go without, 80-byte blocks get lists");
+static_assert(ListedMin(1) > kListedMax && ListedMin(2) <= kListedMax,
+              "DEPOT-LISTED: 32-byte blocks go without, 48-byte blocks get lists");
 
 // A batch held by the depot: its chain, its list (DEPOT-LISTED, or
 // nullptr), and its place in its shard's queue (newest to oldest). Records
@@ -91,22 +91,41 @@ struct DepotCounts {
 };
 
 // A thread's way into the depot: its shard (DEPOT-SHARD), its counts, and
-// its lists (DEPOT-LISTED: the one for its next put, the one of the batch it
-// took last; its own, touched by its thread alone, freed by ReleaseLists).
-// Its serial names the thread in the depot's per-class hints (the last
-// taker, DEPOT-LISTED; the last to give back, DEPOT-GROW): unique in the
-// process, never 0, never reused, unlike the address of a cache, which the
-// C heap hands to a later thread's cache.
+// a list for its next spare (DEPOT-LISTED: taken from its shard at a put;
+// its own, touched by its thread alone, freed at its teardown). Its serial
+// names the thread in the depot's per-class hint of the last to give back
+// (DEPOT-GROW): unique in the process, never 0, never reused, unlike the
+// address of a cache, which the C heap hands to a later thread's cache.
 struct DepotClient {
   std::uint64_t serial;
   std::uint32_t shard;
   CONCALLOC_TRACE_ONLY(std::uint16_t trace;)  // TRACE-*: the cache's index
   DepotCounts counts;
   BlockList* next_list;
-  BlockList* held_list;
 };
-// DEPOT-LISTED: a thread's lists back to the default backend (its teardown).
+// DEPOT-LISTED: an empty list for a chain that will be listed: the client's
+// next one, else one from the default backend (nullptr when it has none).
+BlockList* NewList(DepotClient& client) noexcept;
+// DEPOT-LISTED: a list no chain needs any more: kept as the client's next
+// one, else back to the default backend.
+void DropList(DepotClient& client, BlockList* list) noexcept;
+// DEPOT-LISTED: the client's next list back to the default backend (its
+// teardown).
 void ReleaseLists(DepotClient& client) noexcept;
+// DEPOT-LISTED: a list for a chain of `count` blocks of class cls at batch's
+// head, written by walking it (a thread's list at its exit), or nullptr
+// when it gets none (fewer than ListedMin or more than kListedMax blocks).
+BlockList* ListChain(DepotClient& client, Batch batch, std::size_t cls) noexcept;
+// SAN-LEAK: where a leak checker may look, the entries [from, to) of a list
+// are cleared: they name blocks that leave the cache for the user.
+void ForgetListed(BlockList* list, std::uint32_t from, std::uint32_t to) noexcept;
+// DEPOT-LISTED: prefetches the first two cache lines of a list's blocks
+// [from, to) for writing, all at once; returns how many blocks. An eviction
+// prefetches kPrefetchWindow blocks at a time, each window just before it
+// walks them back to their spans.
+constexpr std::uint32_t kPrefetchWindow = 32;
+std::uint32_t PrefetchListed(const BlockList* list, std::uint32_t from, std::uint32_t to,
+                             std::size_t cls) noexcept;
 
 // DEPOT-COUNTS: adds a client's counts into s (the caller makes sure the
 // client is not freed meanwhile: the registry lock, or its own thread).
@@ -157,14 +176,18 @@ constexpr std::size_t BatchBytes(std::size_t cls, std::uint32_t count) noexcept 
 // the other shards' credits are collected and it tries once more; then the
 // batch is refused: false, and the caller gives its blocks to the backend.
 // One lock acquisition, as a rule; the blocks are not touched under it.
-// DEPOT-LISTED: `hot` says the batch's blocks are in the calling thread's
-// cache (gathered just now): then a batch of ListedMin(cls) blocks or more
-// gets its list.
-bool DepotPut(std::size_t cls, Batch batch, DepotClient& client, bool hot = false) noexcept;
+// DEPOT-LISTED: *list (or nullptr) is the batch's list (INV-LISTED); the
+// depot keeps it with an accepted batch (*list becomes nullptr) and leaves
+// it to the caller with a refused one.
+bool DepotPut(std::size_t cls, Batch batch, DepotClient& client, BlockList** list) noexcept;
 
 // DEPOT-TAKE: the newest batch of the class in the client's shard, else in
 // another shard, or {nullptr, 0}. Locks only shards that hold a batch.
-Batch DepotTake(std::size_t cls, DepotClient& client) noexcept;
+// DEPOT-LISTED: *list is the batch's list (or nullptr); *empty, a list the
+// caller no longer needs (or nullptr), is left with the shard for its next
+// put when a batch is taken there and the shard keeps none (then *empty
+// becomes nullptr), else stays the caller's.
+Batch DepotTake(std::size_t cls, DepotClient& client, BlockList** list, BlockList** empty) noexcept;
 
 // DEPOT-XFER: whether the client's shard of class cls holds kBacklogBatches
 // batches or more now (a hint, read without the lock): the takers of the

@@ -177,16 +177,17 @@ std::uint32_t ChainLength(const Block* h, std::uint32_t limit) noexcept {
   return n;
 }
 
-// INV-LISTED: a listed batch's list holds its first min(count, kListedMax)
-// blocks, in chain order (the chain itself checked by the caller).
+// INV-LISTED: a listed batch's list names its k-th block at entry
+// count - 1 - k (the chain itself checked by the caller).
 ValidationResult CheckInvListed(const BatchRecord* r) noexcept {
   const BlockList* list = r->list;
   if (list == nullptr) return {nullptr, nullptr, nullptr};
-  const std::uint32_t m = r->batch.count < kListedMax ? r->batch.count : kListedMax;
-  if (list->count != m) return {"INV-LISTED", list, "a batch's list does not have its length"};
+  const std::uint32_t m = r->batch.count;
+  if (list->count != m || m > kListedMax)
+    return {"INV-LISTED", list, "a batch's list does not have its length"};
   const Block* h = r->batch.head;
   for (std::uint32_t k = 0; k < m; ++k, h = PeekLink(h))
-    if (list->block[k] != h) return {"INV-LISTED", list->block[k], "a batch's list is not its chain"};
+    if (list->block[m - 1 - k] != h) return {"INV-LISTED", h, "a batch's list is not its chain"};
   return {nullptr, nullptr, nullptr};
 }
 

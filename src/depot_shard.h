@@ -42,8 +42,8 @@ struct alignas(64) Shard {
   // `older`): a record circulates with its shard's batches, and a
   // producer/consumer pair never calls the backend for one.
   BatchRecord* free_records = nullptr;
-  // DEPOT-LISTED: lists of batches taken, for the next puts here (linked
-  // through next_free).
+  // DEPOT-LISTED: at most one empty list, left by a take, for a next put
+  // here.
   BlockList* free_lists = nullptr;
   std::size_t bytes = 0;
   // DEPOT-CREDIT: bytes reserved in g_depot_bytes that no batch of this

@@ -34,12 +34,13 @@ enum class CacheState : std::uint32_t { kUnborn = 0, kCreating = 1, kLive = 2, k
 //   INV-CACHE-BOUND: count(c) <= ListLimit(c, depth, depot), which is depth,
 //                    or with the depot on at most kListBytes of blocks; and
 //                    nspare[c] <= SpareLimit(c, limit[c]) (DEPOT-XFER).
-//   (spills, spare_from[c]: counters for DEPOT-LISTED's SpareIsHot; no
-//   invariant beyond unsigned arithmetic.)
 //   INV-SPARE:       from spare[c], the links reach nullptr after exactly
 //                    nspare[c] blocks, each as on a list (16-aligned,
 //                    INV-TAG, INV-FILL); SpillCount(limit[c]) <= xfer[c]
-//                    <= XferMax(c, limit[c]).
+//                    <= XferMax(c, limit[c]); the spare is listed when
+//                    spare_list[c] holds nspare[c] entries (and then it
+//                    holds them as INV-LISTED says, at most kListedMax),
+//                    else its segments are marked (DEPOT-SEGMENT).
 //   INV-TAG:         every block on list c has tag (kind c, kStateCached).
 //   INV-FILL:        (checked builds) each caller byte of those blocks is 0xDD.
 //   INV-STATS:       hits + sum over c of PopsOf(room[c]) counts the pops;
@@ -76,7 +77,8 @@ struct alignas(64) ThreadCache : abi_v4::CacheFront {
   platform::LifeToken token;
   DepotClient client;  // DEPOT-SHARD: its shard
   // DEPOT-XFER (slow paths only): class c's spare, a chain of nspare[c]
-  // cached blocks linked as on a list (in segments, DEPOT-SEGMENT), which a
+  // cached blocks linked as on a list (listed, or in segments: DEPOT-LISTED,
+  // DEPOT-SEGMENT), which a
   // full list's spills join and an empty list refills from first. It goes
   // to the depot as one batch once it holds xfer[c] blocks or more; xfer[c]
   // doubles when the thread's shard then holds a backlog (DepotBacklog), up
@@ -87,12 +89,10 @@ struct alignas(64) ThreadCache : abi_v4::CacheFront {
   Block* spare[kNumClasses];
   std::uint32_t nspare[kNumClasses];
   std::uint32_t xfer[kNumClasses];
-  // DEPOT-LISTED: the thread's spills so far (of every class), and its
-  // count when spare c took its first spill: a spare whose class made at
-  // least half of the thread's spills meanwhile was gathered just now, its
-  // blocks still in this thread's cache (SpareIsHot).
-  std::uint32_t spills;
-  std::uint32_t spare_from[kNumClasses];
+  // DEPOT-LISTED: spare c's list of addresses (or nullptr): written by the
+  // spills, taken along when the spare goes out whole, the rest of a taken
+  // batch's list when the spare is that rest.
+  BlockList* spare_list[kNumClasses];
 };
 
 // The room word (INLINE-3): room in the low bits, pops above.
