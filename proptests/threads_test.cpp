@@ -15,6 +15,7 @@
 #include <deque>
 #include <mutex>
 #include <random>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -58,6 +59,7 @@ TEST(Threads, BlocksFreedOnOtherThreadsUnderLoad) {
   std::deque<Message> queue;
   int producers_left = kProducers;
   std::atomic<long> bad{0}, consumed{0};
+  std::string broken;  // the first Validate failure's clause and reason
   auto produce = [&](std::uint32_t seed) {
     std::mt19937 rng(seed);
     for (int i = 0; i < kPerProducer; ++i) {
@@ -86,14 +88,22 @@ TEST(Threads, BlocksFreedOnOtherThreadsUnderLoad) {
         if (msg.p[k] != static_cast<unsigned char>(msg.tag + k)) bad.fetch_add(1);
       concalloc::Free(msg.p);
       consumed.fetch_add(1);
-      if (!concalloc::Validate()) bad.fetch_add(1000000);
+      const concalloc::ValidationResult v = concalloc::Validate();
+      if (!v) {
+        bad.fetch_add(1000000);
+        std::lock_guard<std::mutex> lock(mu);
+        if (broken.empty())
+          broken = std::string(v.clause != nullptr ? v.clause : "?") + ": " +
+                   (v.reason != nullptr ? v.reason : "?");
+      }
     }
   };
   std::vector<std::thread> threads;
   for (int i = 0; i < kProducers; ++i) threads.emplace_back(produce, 1000u + i);
   for (int i = 0; i < kConsumers; ++i) threads.emplace_back(consume);
   for (std::thread& t : threads) t.join();
-  EXPECT_EQ(bad.load(), 0) << "FREE-2: contents changed in transit, or INV-* broke";
+  EXPECT_EQ(bad.load(), 0) << "FREE-2: contents changed in transit, or INV-* broke"
+                           << (broken.empty() ? "" : " (first: " + broken + ")");
   EXPECT_EQ(consumed.load(), long{kProducers} * kPerProducer) << "FREE-2";
   EXPECT_EQ(CountingBackend::OutsideDepot(), 0) << "DEPOT-EXIT, INV-CONSERVE: all given up at exit";
 }
