@@ -25,7 +25,7 @@ __attribute__((noinline)) void UserDropsTheOnlyPointer() {
 }
 
 // A producer frees 4,000 blocks of the class with no taker (its transfers
-// grow, its hot batches are listed) and exits; a worker thread takes 300
+// grow until its spares are listed) and exits; a worker thread takes 300
 // blocks (kept reachable), drops the next and parks, while the main thread
 // runs the leak check (recoverable: the worker's cache is still live, as a
 // program's threads are; its parked stack is scanned from where it

@@ -91,6 +91,17 @@ bool Listable(const ThreadCache& tc, std::size_t cls) noexcept {
   return tc.xfer[cls] >= ListedMin(cls);
 }
 
+// DEPOT-LISTED: a listed chain is cut by index: entry `at` (its
+// (count - 1 - at)-th block) becomes the end of the part before it, and the
+// block at entry at - 1, returned, starts the rest (its end unknown:
+// DEPOT-SEGMENT). One link written, no walk.
+Block* CutListed(const BlockList* list, std::uint32_t at, std::size_t cls) noexcept {
+  SetLink(list->block[at], cls, nullptr);
+  Block* rest = list->block[at - 1];
+  MarkSegment(rest, nullptr, 0);
+  return rest;
+}
+
 // DEPOT-XFER: up to `most` blocks from the front of spare cls (not empty)
 // leave it, to the thread's hand: returned as a batch. A listed spare is
 // cut by index (its list keeps the rest's entries); else at a segment's end
@@ -102,13 +113,7 @@ Batch TakeFromSpare(ThreadCache& tc, std::size_t cls, std::uint32_t most) noexce
   std::uint32_t n;
   if (list != nullptr && !kChecked) {
     n = most < have ? most : have;
-    Block* rest = nullptr;
-    if (n < have) {
-      rest = list->block[have - n - 1];
-      SetLink(list->block[have - n], cls, nullptr);  // the batch's last block
-      MarkSegment(rest, nullptr, 0);  // DEPOT-SEGMENT: cut by index
-    }
-    tc.spare[cls] = rest;
+    tc.spare[cls] = n < have ? CutListed(list, have - n, cls) : nullptr;
   } else {
     n = CutChain(head, have, most, cls, &tc.spare[cls]);
   }
@@ -308,16 +313,8 @@ bool RefillFromDepot(ThreadCache& tc, std::size_t cls) noexcept {
       rest.count = whole - batch.count;
       beyond.count = rest.count > keep ? rest.count - keep : 0;
       rest.count -= beyond.count;
-      if (rest.count > 0) {
-        SetLink(list->block[beyond.count + rest.count], cls, nullptr);
-        rest.head = list->block[beyond.count + rest.count - 1];
-        MarkSegment(rest.head, nullptr, 0);  // DEPOT-SEGMENT: cut by index
-      }
-      if (beyond.count > 0) {
-        SetLink(list->block[beyond.count], cls, nullptr);
-        beyond.head = list->block[beyond.count - 1];
-        MarkSegment(beyond.head, nullptr, 0);
-      }
+      if (rest.count > 0) rest.head = CutListed(list, beyond.count + rest.count, cls);
+      if (beyond.count > 0) beyond.head = CutListed(list, beyond.count, cls);
     } else {
       batch.count = CutChain(batch.head, whole, room, cls, &rest.head);  // DEPOT-SEGMENT
       rest.count = whole - batch.count;
