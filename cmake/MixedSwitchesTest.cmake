@@ -1,5 +1,5 @@
 # BUILD-3 seen failing: a library whose objects were not all compiled with
-# the same switches must not link. Compiles src/malloc_override.cpp with no
+# the same switches must not link. Compiles src/api/malloc_override.cpp with no
 # switch at all (the mistake of issue #11: an object added to a target
 # outside concalloc_objects) and links it with the objects of a checked
 # build; the link must fail on the switch symbol of the odd object.
@@ -8,7 +8,7 @@ string(REPLACE "|" ";" OBJECTS "${OBJECTS}")
 file(REMOVE_RECURSE ${WORK_DIR})
 file(MAKE_DIRECTORY ${WORK_DIR})
 execute_process(COMMAND ${CXX} -std=c++17 -fPIC -fvisibility=hidden -I${SOURCE_DIR}/include
-    -I${SOURCE_DIR}/src -c ${SOURCE_DIR}/src/malloc_override.cpp -o ${WORK_DIR}/odd.o
+    -I${SOURCE_DIR}/src -c ${SOURCE_DIR}/src/api/malloc_override.cpp -o ${WORK_DIR}/odd.o
   RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "BUILD-3: the odd object does not even compile:\n${out}${err}")

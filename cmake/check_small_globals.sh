@@ -3,7 +3,7 @@
 # all lie below its large zero-filled arrays (the depot's shards, the no-cache
 # sentinel), so that a process that never reaches the depot touches only the
 # data pages the loader touches anyway, not pages in the middle of the
-# arrays' 77 KiB (CONCALLOC_LARGE_BSS in src/platform.h, and the link's
+# arrays' 77 KiB (CONCALLOC_LARGE_BSS in src/platform/platform.h, and the link's
 # --sort-section=name in CMakeLists.txt, whatever the compiler).
 #   check_small_globals.sh LIBRARY
 set -euo pipefail

@@ -18,7 +18,7 @@
 #include <concalloc/concalloc.h>
 #include <concalloc/concrt.h>
 
-#include "config.h"
+#include "platform/config.h"
 #include "test_support.h"
 
 namespace {

@@ -21,8 +21,8 @@
 #include <concalloc/backend.h>
 #include <concalloc/concalloc.h>
 
-#include "heap.h"
-#include "span_cache.h"
+#include "heap/heap.h"
+#include "heap/span_cache.h"
 #include "test_support.h"
 
 namespace {

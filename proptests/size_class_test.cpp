@@ -5,7 +5,7 @@
 
 #include <concalloc/concalloc.h>
 
-#include "size_classes.h"
+#include "cache/size_classes.h"
 
 namespace {
 

@@ -82,7 +82,7 @@ bit INV_OWNERSHIP, INV_CONSERVE, INV_CACHE_BOUND, INV_DEPOT_BOUND, DEPOT_EVICT, 
 
 #include "steps.pml"
 
-/* TRACE-EVENTS: the event kinds (src/trace.h), each replayed below by its
+/* TRACE-EVENTS: the event kinds (src/modes/trace.h), each replayed below by its
  * step of steps.pml. */
 #define K_CACHE 1
 #define K_POP 2

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The trace's two conversions (spec/SPEC.md section 12, TRACE-FORMAT).
 
-  trace_tool.py text BIN OUT       the trace build's file (src/trace.cpp) -> the text trace
+  trace_tool.py text BIN OUT       the trace build's file (src/modes/trace.cpp) -> the text trace
   trace_tool.py prepare TRACE DIR  a text trace -> what spec/trace.pml replays:
                                    DIR/events.txt, DIR/spin.defs, DIR/cc.defs, DIR/limits
   trace_tool.py mutate WHAT IN OUT a hand-made bad trace (MUTATIONS); prints the

@@ -44,7 +44,7 @@ namespace abi_v4 {
 constexpr std::size_t kHeaderSize = 8;
 constexpr std::size_t kAlignment = 16;
 
-// SIZE-1: the size classes (pinned by static_asserts in src/size_classes.h
+// SIZE-1: the size classes (pinned by static_asserts in src/cache/size_classes.h
 // and checked for every size by proptests/size_class_test.cpp).
 constexpr std::size_t kNumClasses = 96;
 
