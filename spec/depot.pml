@@ -228,8 +228,9 @@ byte sused[NSPAN];
 #define MYQ(c) ((c) * NSH + me % NSH)
 /* DEPOT-CREDIT: a queue's credit is refilled CHUNK blocks at a time beyond
  * the batch it pays for, and what passes 2 * CHUNK goes back (C++:
- * CreditChunk = budget / 64; CHUNK 0: every batch reserves and releases
- * exactly its own bytes, as a budget under 64 bytes does). */
+ * CreditChunk = budget / (4 * (shards used + kCreditSlack)), a fixed
+ * number here; CHUNK 0: every batch reserves and releases exactly its own
+ * bytes, as a budget too small for a chunk does). */
 #ifndef CHUNK
 #define CHUNK 0
 #endif
