@@ -57,6 +57,10 @@ int main() {
   Print("cache.spares_bytes", Grouped(spares));
   Print("cache.spares_mib", MiB(spares));
   Print("cache.thread_bound_mib", MiB(lists + spares));
+  std::size_t at_rest = 0;  // each spare below its transfer unit
+  for (std::size_t c = 0; c < kNumClasses; ++c)
+    at_rest += (XferMax(c, ListLimit(c, depth, true)) - 1) * kClassSize[c];
+  Print("cache.spares_at_rest_mib", MiB(at_rest));
   Print("cache.record_bytes", Grouped(sizeof(ThreadCache)));
   {
     char kib[32];

@@ -165,9 +165,9 @@ static_assert(MaxCacheBytes(32, true) == kMaxCacheBytesAtDefaultDepth,
 static_assert(MaxCacheBytes(32, false) == 32 * SumOfClassSizes(),
               "INV-CACHE-BOUND: without the depot, the original's 6 MiB");
 // INV-CACHE-BOUND: the spares of a thread (DEPOT-XFER) hold at most this
-// many bytes at the default depth (3.19 MiB; each below its transfer unit
-// at rest, 2.81 MiB in all): only a thread that sends every class to
-// other threads at full flow fills them.
+// many bytes (at the default depth: SPEC INV-CACHE-BOUND's figures, printed
+// by proptests/doc_figures.cpp, DOC-FIGURES): only a thread that sends
+// every class to other threads at full flow fills them.
 constexpr std::size_t MaxSpareBytes(std::uint32_t depth) noexcept {
   std::size_t sum = 0;
   for (std::size_t c = 0; c < kNumClasses; ++c)
