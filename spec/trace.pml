@@ -1,5 +1,5 @@
 /*
- * trace.pml: the trace checker (spec/SPEC.md section 12). Replays a trace of
+ * trace.pml: the trace checker (spec/SPEC.md section 17). Replays a trace of
  * the C++ code, event by event, through the steps of spec/steps.pml, the
  * ones the exhaustive model (depot.pml) is made of: the trace is a behaviour
  * of the model when every step's CHECKs hold. One deterministic path; Spin

@@ -1,7 +1,7 @@
 // TRACE-*: the trace build (-DCONCALLOC_TRACE=ON; never a release build).
 // Every step of the protocol that the Promela model has (spec/steps.pml)
 // appends one event, and spec/trace-check replays the events through the
-// model's own steps (SPEC.md section 12). In every other build the macros
+// model's own steps (SPEC.md section 17). In every other build the macros
 // below expand to nothing: the library's machine code is that of a build
 // without them.
 //
@@ -32,7 +32,7 @@
 namespace concalloc::detail::trace {
 
 // TRACE-EVENTS: the event kinds, one per step of spec/steps.pml; each is a
-// clause of SPEC.md section 14 (TRACE-<NAME>).
+// clause of SPEC.md section 17 (TRACE-<NAME>).
 enum Kind : std::uint8_t {
   kHole = 0,     // a slot never written (a number taken, no event: a crash)
   kCache = 1,    // TRACE-CACHE:  cache t's lists get their limits (depth, depot on)
