@@ -302,9 +302,7 @@ bool RefillFromDepot(ThreadCache& tc, std::size_t cls) noexcept {
       // DEPOT-LISTED: every block of the batch, prefetched for writing at
       // once: another core wrote them, and the list and the spare pop them
       // next (a window at a time cost xmalloc's shape a sixth of its rate).
-      std::atomic<std::uint64_t>& n = tc.client.counts.blocks_prefetched;  // DEPOT-COUNTS
-      n.store(n.load(std::memory_order_relaxed) + PrefetchListed(list, 0, whole, cls),
-              std::memory_order_relaxed);
+      Bump(tc.client.counts.blocks_prefetched, PrefetchListed(list, 0, whole, cls));  // DEPOT-COUNTS
     }
     Batch rest{nullptr, 0}, beyond{nullptr, 0};
     if (list != nullptr && !kChecked) {

@@ -89,6 +89,10 @@ struct DepotCounts {
   std::atomic<std::uint64_t> budget_rmws{0};   // of g_depot_bytes
   std::atomic<std::uint64_t> blocks_prefetched{0};  // DEPOT-LISTED, by takes
 };
+// The owner's count (DepotCounts): a plain add, no read-modify-write.
+inline void Bump(std::atomic<std::uint64_t>& n, std::uint64_t by) {
+  n.store(n.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+}
 
 // A thread's way into the depot: its shard (DEPOT-SHARD), its counts, and
 // a list for its next spare (DEPOT-LISTED: taken from its shard at a put;

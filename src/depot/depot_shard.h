@@ -77,11 +77,6 @@ inline std::size_t Reserved(std::size_t word) { return word & kReservedMask; }
 extern DepotCounts g_retired;
 extern std::atomic<std::uint64_t> g_blocks_trimmed;
 
-// The owner's count (DepotCounts): a plain add, no read-modify-write.
-inline void Bump(std::atomic<std::uint64_t>& n, std::uint64_t by) {
-  n.store(n.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
-}
-
 // DEPOT-LOCK: every read and write of a shard holds its lock (the counts
 // excepted: `nbatches` is also read without it, as a hint).
 // DEPOT-NO-DEADLOCK: nothing done under it takes another lock or calls the
